@@ -1,0 +1,54 @@
+"""Test speech synthesized from known text (Piper's bundled voice, or espeak-ng), cached per run."""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+
+import numpy as np
+
+from voicechat.audio import read_wav, resample_pcm16
+from voicechat.models import resolve_piper_voice
+
+
+@functools.lru_cache(maxsize=1)
+def _piper():  # type: ignore[no-untyped-def]
+    from piper import PiperVoice
+
+    return PiperVoice.load(resolve_piper_voice("bundled").path)
+
+
+@functools.lru_cache(maxsize=64)
+def piper_speech(text: str, rate: int = 16000) -> bytes:
+    """`text` spoken by the bundled Piper voice, as mono PCM16 at `rate`."""
+    voice = _piper()
+    pcm = b"".join(chunk.audio_int16_bytes for chunk in voice.synthesize(text))
+    return resample_pcm16(pcm, voice.config.sample_rate, rate)
+
+
+@functools.lru_cache(maxsize=64)
+def espeak_speech(text: str, rate: int = 16000, voice: str = "en-us") -> bytes:
+    """`text` spoken by espeak-ng, as mono PCM16 at `rate`."""
+    wav = subprocess.run(["espeak-ng", "--stdout", "-v", voice, "-s", "150", text],
+                         check=True, capture_output=True).stdout
+    pcm, source_rate = read_wav(wav)
+    return resample_pcm16(pcm, source_rate, rate)
+
+
+def silence(ms: int, rate: int = 16000) -> bytes:
+    return bytes(rate * ms // 1000 * 2)
+
+
+def noise(ms: int, rate: int = 16000, level: float = 0.002, seed: int = 1) -> bytes:
+    """Quiet room noise, well below speech."""
+    rng = np.random.default_rng(seed)
+    samples = rng.normal(0, level, rate * ms // 1000)
+    return (samples * 32767).astype("<i2").tobytes()
+
+
+def conversation(*texts: str, gap_ms: int = 1500, rate: int = 16000, lead_ms: int = 500) -> bytes:
+    """Several utterances separated by silence, with silence before and after."""
+    parts = [silence(lead_ms, rate)]
+    for text in texts:
+        parts += [piper_speech(text, rate), silence(gap_ms, rate)]
+    return b"".join(parts)

@@ -1,0 +1,62 @@
+"""The Starlette application: routes, and engines loaded once in the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from . import __version__
+from .doors.native import native_door
+from .engines import Engines, load_engines
+from .settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+async def health(request: Request) -> JSONResponse:
+    state = request.app.state
+    engines: Engines | None = getattr(state, "engines", None)
+    body: dict[str, Any] = {
+        "status": "ok" if engines is not None else "loading",
+        "version": __version__,
+        "sessions": len(state.sessions),
+        "engines": engines.describe() if engines else None,
+    }
+    return JSONResponse(body, status_code=200 if engines is not None else 503)
+
+
+def create_app(settings: Settings | None = None, engines: Engines | None = None) -> Starlette:
+    """Build the app. Engines are loaded at startup unless given (they are shared per process anyway)."""
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.sessions = set()
+        # Loading models takes seconds of CPU; a thread keeps the loop responsive meanwhile.
+        app.state.engines = engines or await asyncio.to_thread(load_engines, settings)
+        log.info("voicechat %s ready", __version__)
+        yield
+
+    routes: list[Any] = [
+        Route("/health", health),
+        WebSocketRoute("/ws", native_door),
+    ]
+    if (STATIC_DIR / "index.html").exists():
+        routes.append(Mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static"))
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.sessions = set()
+    return app

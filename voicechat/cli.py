@@ -1,0 +1,66 @@
+"""Command line: `voicechat` / `voicechat serve` runs the server, `voicechat say FILE.wav` talks to one."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import create_app
+    from .settings import Settings
+
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    settings = Settings(**overrides)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        # Messages above our own limit get a typed error from the door; only absurd ones are cut here.
+        ws_max_size=max(settings.max_message_bytes * 4, 1 << 20),
+        ws_ping_interval=20,
+        ws_ping_timeout=20,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="voicechat", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    serve = sub.add_parser("serve", help="run the server (the default)")
+    for p in (parser, serve):
+        p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
+        p.add_argument("--port", type=int, default=None, help="port to bind (default 8000; 0 = any free)")
+    say = sub.add_parser("say", help="stream a WAV file to a server and collect the spoken replies")
+    say.add_argument("file", help="16-bit PCM WAV, any rate, mono or stereo")
+    say.add_argument("--url", default="ws://127.0.0.1:8000/ws", help="server's /ws URL")
+    say.add_argument("--out", help="write the reply audio to this WAV file")
+    say.add_argument("--json", action="store_true", help="print one JSON object per server event")
+    say.add_argument("--fast", action="store_true", help="send as fast as possible, not at real-time pace")
+    say.add_argument("--barge-in", action="store_true", help="let speech interrupt replies still playing")
+    say.add_argument("--language", help="spoken language (ISO code or auto)")
+    say.add_argument("--voice", help="reply voice")
+    say.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the turns to end")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `voicechat` console script."""
+    args = build_parser().parse_args(argv)
+    if args.command == "say":
+        from .client import run_say
+
+        return run_say(args)
+    return _serve(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""The native WebSocket door `/ws`: binary frames are PCM16LE audio, text frames are JSON events.
+
+docs/protocol.md is the contract; this module only parses, checks limits and serializes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from ..audio import SUPPORTED_RATES
+from ..protocol import PROTOCOL_VERSION
+from ..session import Session, SessionError
+
+log = logging.getLogger(__name__)
+
+
+def _error(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "error", "code": code, "message": message, "recoverable": True, **extra}
+
+
+async def native_door(websocket: WebSocket) -> None:
+    """Serve one client for the life of its connection."""
+    state = websocket.app.state
+    settings = state.settings
+    await websocket.accept()
+    outbox: asyncio.Queue[dict[str, Any] | bytes | None] = asyncio.Queue()
+
+    async def send(item: dict[str, Any] | bytes) -> None:
+        outbox.put_nowait(item)
+
+    async def pump() -> None:
+        # One writer keeps frames in order whatever task produced them.
+        while (item := await outbox.get()) is not None:
+            if isinstance(item, bytes):
+                await websocket.send_bytes(item)
+            else:
+                await websocket.send_text(json.dumps(item, ensure_ascii=False))
+
+    session = Session(engines=state.engines, settings=settings, send=send)
+    writer = asyncio.create_task(pump(), name=f"{session.id}-writer")
+    state.sessions.add(session)
+    await session.start()
+    await send({
+        "type": "ready",
+        "protocol": PROTOCOL_VERSION,
+        "session_id": session.id,
+        "session": session.config.public(),
+        "limits": {
+            "max_message_bytes": settings.max_message_bytes,
+            "max_text_chars": settings.max_text_chars,
+            "max_utterance_s": settings.vad_max_utterance_s,
+            "input_rates": list(SUPPORTED_RATES),
+            "output_formats": ["pcm16"],
+        },
+        "engines": state.engines.describe(),
+    })  # fmt: skip
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            try:
+                await _dispatch(session, message, settings.max_message_bytes)
+            except SessionError as exc:
+                await send(_error(exc.code, exc.message))
+            if writer.done():
+                break
+    except WebSocketDisconnect:
+        pass
+    except Exception:
+        log.exception("session %s: door failed", session.id)
+    finally:
+        state.sessions.discard(session)
+        await session.close()
+        outbox.put_nowait(None)
+        try:
+            await asyncio.wait_for(writer, timeout=2)
+        except Exception:
+            writer.cancel()
+        if websocket.client_state == WebSocketState.CONNECTED:
+            try:
+                await websocket.close()
+            except Exception:
+                pass
+
+
+async def _dispatch(session: Session, message: dict[str, Any], max_bytes: int) -> None:
+    data = message.get("bytes")
+    if data is not None:
+        if len(data) > max_bytes:
+            raise SessionError("message_too_large", f"audio frame of {len(data)} bytes exceeds {max_bytes}")
+        await session.feed_audio(data)
+        return
+    text = message.get("text")
+    if text is None:
+        return
+    if len(text) > max_bytes:
+        raise SessionError("message_too_large", f"message of {len(text)} characters exceeds {max_bytes}")
+    try:
+        event = json.loads(text)
+    except ValueError as exc:
+        raise SessionError("invalid_json", f"not valid JSON: {exc.msg} at position {exc.pos}") from exc
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+        raise SessionError("invalid_event", "an event is a JSON object with a string field `type`")
+    try:
+        await session.handle(event)
+    except SessionError as exc:
+        raise SessionError(exc.code, exc.message) from exc

@@ -1,0 +1,77 @@
+"""The engines a server process loads once and shares with every session."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from .llm import ChatEngine, create_chat
+from .settings import Settings
+from .stt import SpeechToText, WhisperSTT
+from .tts import FallbackTTS, PiperTTS, create_tts
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Engines:
+    """STT, chat and TTS as one bundle, described for logs and `/health`."""
+
+    stt: SpeechToText
+    chat: ChatEngine
+    tts: FallbackTTS
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "stt": self.stt.description,
+            "chat": self.chat.description,
+            "tts": self.tts.description,
+        }
+
+
+_cache: dict[tuple[Any, ...], Any] = {}
+_cache_lock = threading.Lock()
+
+
+def _shared(key: tuple[Any, ...], build: Any) -> Any:
+    """One instance per configuration per process: models are big, and several apps may live in one
+    process (tests, or a server that also serves Wyoming)."""
+    with _cache_lock:
+        if key not in _cache:
+            _cache[key] = build()
+        return _cache[key]
+
+
+def load_engines(settings: Settings) -> Engines:
+    """Load (or reuse) the engines the settings ask for, logging what is used and where it came from."""
+    stt = _shared(
+        ("stt", settings.stt_model, settings.stt_device, settings.stt_compute_type,
+         settings.stt_cpu_threads, settings.stt_workers, settings.stt_beam_size, str(settings.models_dir)),
+        lambda: WhisperSTT(settings),
+    )  # fmt: skip
+    if settings.openai_api_base_url:
+        chat = create_chat(settings)  # a remote client is cheap; its settings may differ per app
+    else:
+        chat = _shared(
+            ("chat", settings.local_model, settings.local_context, settings.local_threads,
+             settings.chat_max_tokens, settings.chat_temperature),
+            lambda: create_chat(settings),
+        )  # fmt: skip
+    tts = create_tts_shared(settings)
+    engines = Engines(stt=stt, chat=chat, tts=tts)
+    for role, text in engines.describe().items():
+        log.info("%s: %s", role, text)
+    return engines
+
+
+def create_tts_shared(settings: Settings) -> FallbackTTS:
+    """The fallback chain is per app (it holds failure state); the Piper voice inside is shared."""
+    piper = None
+    if settings.tts_engine != "espeak":
+        try:
+            piper = _shared(("piper", settings.piper_voice), lambda: PiperTTS(settings))
+        except Exception as exc:  # espeak-ng still speaks
+            log.warning("Piper voice unavailable: %s", exc)
+    return create_tts(settings, piper=piper)

@@ -1,0 +1,77 @@
+"""Per-session conversation history with a size budget.
+
+An assistant entry points at its turn, so when the client later reports how much of the reply it really
+played, the history entry shrinks to what the user heard.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .turn import Turn
+
+
+@dataclass
+class Entry:
+    role: str
+    text: str = ""
+    turn: Turn | None = None
+
+    @property
+    def content(self) -> str:
+        return self.turn.heard_text() if self.turn is not None and self.role == "assistant" else self.text
+
+
+class History:
+    """User and assistant messages, oldest dropped first once over `max_chars`."""
+
+    def __init__(self, max_chars: int) -> None:
+        self.max_chars = max_chars
+        self._entries: list[Entry] = []
+
+    # Entries kept for clients reading the conversation back; the model sees only what fits max_chars.
+    max_entries = 200
+
+    def add_user(self, text: str, turn: Turn | None = None) -> None:
+        self._append(Entry("user", text, turn))
+
+    def add_assistant(self, turn: Turn) -> None:
+        self._append(Entry("assistant", turn=turn))
+
+    def _append(self, entry: Entry) -> None:
+        self._entries.append(entry)
+        del self._entries[: -self.max_entries]
+
+    def turn(self, turn_id: str) -> Turn | None:
+        for entry in reversed(self._entries):
+            if entry.turn is not None and entry.turn.id == turn_id:
+                return entry.turn
+        return None
+
+    def for_model(self, system_prompt: str) -> list[dict[str, Any]]:
+        """System prompt plus the newest messages that fit the budget, never starting mid-exchange."""
+        messages = [{"role": e.role, "content": e.content} for e in self._entries if e.content]
+        total = 0
+        start = len(messages)
+        for index in range(len(messages) - 1, -1, -1):
+            total += len(messages[index]["content"])
+            if total > self.max_chars and start < len(messages):
+                break
+            start = index
+        while start < len(messages) - 1 and messages[start]["role"] != "user":
+            start += 1
+        return [{"role": "system", "content": system_prompt}, *messages[start:]]
+
+    def messages(self) -> list[dict[str, Any]]:
+        """What a client sees: every kept message, with the turn it belongs to."""
+        out = []
+        for entry in self._entries:
+            item: dict[str, Any] = {"role": entry.role, "content": entry.content}
+            if entry.turn is not None:
+                item["turn_id"] = entry.turn.id
+                if entry.role == "assistant" and entry.turn.status != "completed":
+                    item["status"] = entry.turn.status
+            out.append(item)
+        return out

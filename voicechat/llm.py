@@ -1,0 +1,226 @@
+"""Chat engines: any OpenAI-compatible streaming endpoint over httpx, or an embedded llama.cpp model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+import httpx
+
+from .models import ModelSource, resolve_gguf
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+Message = dict[str, Any]
+
+
+class ChatError(Exception):
+    """A chat call that failed; `code` is what the client sees in the error event."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class ChatEngine(Protocol):
+    """Streams the assistant's reply to a list of OpenAI-style messages."""
+
+    description: str
+
+    def stream(self, messages: list[Message]) -> AsyncIterator[str]: ...
+
+
+class OpenAIChat:
+    """Streaming `/v1/chat/completions` (OpenAI, Ollama, vLLM, llama-server, gateways)."""
+
+    def __init__(self, settings: Settings, client: httpx.AsyncClient | None = None) -> None:
+        base = settings.openai_api_base_url or "https://api.openai.com"
+        # Users paste either the server root or the /v1 root; both work.
+        self.url = base + ("/chat/completions" if base.endswith("/v1") else "/v1/chat/completions")
+        self.model = settings.chat_model
+        self.max_tokens = settings.chat_max_tokens
+        self.temperature = settings.chat_temperature
+        self.timeout = settings.chat_timeout_s
+        headers = {"Accept": "text/event-stream"}
+        if settings.api_key():
+            headers["Authorization"] = f"Bearer {settings.api_key()}"
+        self._client = client or httpx.AsyncClient(
+            headers=headers, timeout=httpx.Timeout(self.timeout, connect=min(10.0, self.timeout))
+        )
+        self.description = f"{self.model} at {base} (OpenAI-compatible)"
+
+    async def stream(self, messages: list[Message]) -> AsyncIterator[str]:
+        body = {
+            "model": self.model,
+            "messages": messages,
+            "stream": True,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+        }
+        try:
+            async with self._client.stream("POST", self.url, json=body) as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    raise ChatError(*_http_error(response))
+                if "text/event-stream" not in response.headers.get("content-type", "text/event-stream"):
+                    # Some servers ignore stream=true and answer one JSON body.
+                    await response.aread()
+                    text = _content_of(_parse_json(response.text))
+                    if text:
+                        yield text
+                    return
+                finished = False
+                async for line in response.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        finished = True
+                        break
+                    chunk = _parse_json(data)
+                    if "error" in chunk:
+                        message = _error_message(chunk) or "the chat model reported an error"
+                        raise ChatError("chat_failed", message)
+                    choice = (chunk.get("choices") or [{}])[0]
+                    delta = (choice.get("delta") or {}).get("content")
+                    if delta:
+                        yield delta
+                    if choice.get("finish_reason"):
+                        finished = True
+                if not finished:
+                    raise ChatError("chat_interrupted", "the chat model's stream ended before the reply did")
+        except httpx.TimeoutException as exc:
+            message = f"the chat model did not answer within {self.timeout:g} s"
+            raise ChatError("chat_timeout", message) from exc
+        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            raise ChatError("chat_interrupted", "the chat model's connection broke mid-reply") from exc
+        except httpx.HTTPError as exc:
+            raise ChatError("chat_unreachable", f"cannot reach the chat model: {type(exc).__name__}") from exc
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def _parse_json(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ChatError("chat_bad_response", "the chat model answered something that is not JSON") from exc
+    if not isinstance(value, dict):
+        raise ChatError("chat_bad_response", "the chat model answered JSON of an unexpected shape")
+    return value
+
+
+def _content_of(body: dict[str, Any]) -> str:
+    choice = (body.get("choices") or [{}])[0]
+    return str((choice.get("message") or {}).get("content") or "")
+
+
+def _error_message(body: dict[str, Any]) -> str:
+    error = body.get("error")
+    if isinstance(error, dict):
+        return str(error.get("message") or "")
+    return str(error or body.get("message") or "")
+
+
+def _http_error(response: httpx.Response) -> tuple[str, str]:
+    status = response.status_code
+    try:
+        detail = _error_message(response.json())
+    except ValueError:
+        detail = ""
+    detail = f": {detail[:200]}" if detail else ""
+    if status in (401, 403):
+        return "chat_auth", f"the chat model refused our key (HTTP {status}); check OPENAI_API_KEY{detail}"
+    if status == 404:
+        return "chat_not_found", f"the chat endpoint or model was not found (HTTP 404){detail}"
+    if status == 429:
+        return "chat_rate_limited", f"the chat model is rate limiting us (HTTP 429){detail}"
+    return "chat_failed", f"the chat model failed (HTTP {status}){detail}"
+
+
+class LocalChat:
+    """An embedded llama.cpp model. One generation at a time: a llama context is not thread-safe."""
+
+    def __init__(self, settings: Settings) -> None:
+        from llama_cpp import Llama
+
+        self.source: ModelSource = resolve_gguf(settings.local_model)
+        started = time.perf_counter()
+        self._llama = Llama(
+            model_path=self.source.path,
+            n_ctx=settings.local_context,
+            n_threads=settings.local_threads or None,
+            verbose=False,
+        )
+        self.load_ms = (time.perf_counter() - started) * 1000
+        self.max_tokens = settings.chat_max_tokens
+        self.temperature = settings.chat_temperature
+        self.context = settings.local_context
+        self._lock = threading.Lock()
+        name = self.source.path.rsplit("/", 1)[-1]
+        self.description = f"llama.cpp {name} from {self.source.origin}"
+
+    async def stream(self, messages: list[Message]) -> AsyncIterator[str]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        stop = threading.Event()
+
+        def run() -> None:
+            try:
+                with self._lock:
+                    chunks = self._llama.create_chat_completion(
+                        messages=self._fit(messages),
+                        stream=True,
+                        max_tokens=self.max_tokens,
+                        temperature=self.temperature,
+                    )
+                    for chunk in chunks:
+                        if stop.is_set():
+                            break
+                        delta = chunk["choices"][0]["delta"].get("content")
+                        if delta:
+                            loop.call_soon_threadsafe(queue.put_nowait, ("text", delta))
+            except Exception as exc:  # reported to the session as a typed error
+                loop.call_soon_threadsafe(queue.put_nowait, ("error", exc))
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, ("end", None))
+
+        worker = loop.run_in_executor(None, run)
+        try:
+            while True:
+                kind, value = await queue.get()
+                if kind == "text":
+                    yield value
+                elif kind == "error":
+                    raise ChatError("chat_failed", f"the local model failed: {value}")
+                else:
+                    break
+        finally:
+            stop.set()
+            await asyncio.shield(worker)
+
+    def _fit(self, messages: list[Message]) -> list[Message]:
+        """Drop the oldest turns until the prompt leaves room for the reply in the context window."""
+        budget = self.context - self.max_tokens - 32
+        kept = list(messages)
+        while len(kept) > 2:
+            text = "".join(str(m.get("content", "")) for m in kept)
+            if len(self._llama.tokenize(text.encode(), add_bos=False)) + 8 * len(kept) <= budget:
+                break
+            del kept[1]  # the system prompt stays
+        return kept
+
+
+def create_chat(settings: Settings) -> OpenAIChat | LocalChat:
+    """A remote chat engine when a base URL is configured, else the embedded model."""
+    if settings.openai_api_base_url:
+        return OpenAIChat(settings)
+    return LocalChat(settings)

@@ -1,0 +1,305 @@
+"""MediaService: submit media jobs, drive them to the end with one poller, tell subscribers.
+
+Every job is saved before anyone hears of it and after every change, so a restart resumes
+whatever was unfinished. One asyncio task schedules all polling; each provider call runs as its
+own task so a slow synchronous provider (OpenAI images take ~20 s) never holds the others up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from voicechat.media.config import MediaSettings, NotConfigured, ProviderSet, build_providers
+from voicechat.media.jobs import FOLLOW_UP_ACTIONS, Job, JobStatus, MediaRequest
+from voicechat.media.providers.base import MediaProvider, ProviderError, ProviderUpdate
+from voicechat.media.speech import acknowledgement, completion, timed_out
+from voicechat.media.store import JobStore
+
+log = logging.getLogger(__name__)
+
+ALL_OWNERS = "*"
+
+
+class MediaError(Exception):
+    """A request the service refuses at once; the message is fit to be spoken."""
+
+
+class MediaService:
+    def __init__(
+        self,
+        store: JobStore,
+        providers: ProviderSet,
+        *,
+        files_dir: str | Path | None = None,
+        files_url_prefix: str = "/media/files",
+        max_retries: int = 6,
+        max_backoff_s: float = 60.0,
+        queue_size: int = 256,
+    ) -> None:
+        self.store = store
+        self.providers = providers
+        self.files_dir = Path(files_dir) if files_dir else None
+        self.files_url_prefix = files_url_prefix.rstrip("/")
+        self.max_retries = max_retries
+        self.max_backoff_s = max_backoff_s
+        self._queue_size = queue_size
+        self._active: dict[str, Job] = {}
+        self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._subscribers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
+        self._wake = asyncio.Event()
+        self._poller: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: MediaSettings | None = None) -> MediaService:
+        settings = settings or MediaSettings()
+        return cls(
+            JobStore(settings.voicechat_media_db),
+            build_providers(settings),
+            files_dir=settings.voicechat_media_dir,
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Pick up every unfinished job from the store and start the poller."""
+        for job in await self.store.aunfinished():
+            job.next_poll_at = 0.0  # whatever was scheduled before the restart is due now
+            self._active.setdefault(job.id, job)
+        if self._active:
+            log.info("resuming %d unfinished media jobs", len(self._active))
+        if self._poller is None:
+            self._poller = asyncio.create_task(self._run(), name="media-poller")
+
+    async def stop(self, *, close: bool = True) -> None:
+        """Stop polling. Unfinished jobs stay in the store for the next start."""
+        tasks = [t for t in (self._poller, *self._inflight.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._poller = None
+        self._inflight.clear()
+        self._active.clear()
+        if close:
+            await self.providers.aclose()
+            self.store.close()
+
+    # -- API ---------------------------------------------------------------------------------------
+
+    async def submit(self, request: MediaRequest, owner: str) -> Job:
+        """Persist a new job and hand it to the poller. Returns at once with the job as saved.
+
+        A request no provider can take comes back as a failed job whose `error` says what to set.
+        """
+        try:
+            adapter = self.providers.pick(request.kind, request.provider)
+        except NotConfigured as exc:
+            job = Job(
+                kind=request.kind,
+                provider=request.provider or "",
+                action=request.action,
+                prompt=request.prompt,
+                owner=owner,
+                params=request.options,
+            )
+            job.fail("not_configured", str(exc))
+            await self.store.asave(job)
+            self._publish(job, "failed", job.error)
+            return _copy(job)
+        job = Job(
+            kind=request.kind,
+            provider=adapter.name,
+            action=request.action,
+            prompt=request.prompt,
+            owner=owner,
+            params=request.options,
+        )
+        if request.action not in getattr(adapter, "actions", {request.action}):
+            job.fail("unsupported", f"{_label(adapter)} cannot {request.action.replace('_', ' ')}.")
+            await self.store.asave(job)
+            self._publish(job, "failed", job.error)
+            return _copy(job)
+        return await self._enqueue(job)
+
+    async def act(self, job_id: str, action: str, index: int, owner: str) -> Job:
+        """A follow-up on a finished Midjourney grid (upscale/variation N, reroll): a new child job."""
+        parent = await self.get(job_id)
+        if parent is None or (owner and parent.owner and parent.owner != owner):
+            raise MediaError("I can't find that picture.")
+        if action not in FOLLOW_UP_ACTIONS:
+            raise MediaError(f"I don't know how to {action} a picture.")
+        if parent.status is not JobStatus.SUCCEEDED:
+            raise MediaError("That picture isn't finished yet.")
+        adapter = self.providers.get(parent.provider)
+        if adapter is None or not hasattr(adapter, "action"):
+            raise MediaError(f"I can only {action} Midjourney pictures.")
+        if action != "reroll" and not 1 <= index <= 4:
+            raise MediaError("Pick a number from one to four.")
+        child = Job(
+            kind=parent.kind,
+            provider=parent.provider,
+            action=action,
+            prompt=parent.prompt,
+            owner=owner or parent.owner,
+            parent_job_id=parent.id,
+            params={"index": index},
+        )
+        return await self._enqueue(child)
+
+    async def get(self, job_id: str) -> Job | None:
+        job = self._active.get(job_id)
+        return _copy(job) if job else await self.store.aget(job_id)
+
+    async def list(self, owner: str | None = None, limit: int = 20) -> list[Job]:
+        """Newest first."""
+        return await self.store.alist(owner, limit)
+
+    def subscribe(self, owner: str) -> asyncio.Queue[dict[str, Any]]:
+        """A queue of job updates for `owner` (every connection of a user gets its own); `*` gets all."""
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(self._queue_size)
+        self._subscribers.setdefault(owner, set()).add(queue)
+        return queue
+
+    def unsubscribe(self, owner: str, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        queues = self._subscribers.get(owner)
+        if queues is not None:
+            queues.discard(queue)
+            if not queues:
+                del self._subscribers[owner]
+
+    # -- internals ---------------------------------------------------------------------------------
+
+    async def _enqueue(self, job: Job) -> Job:
+        await self.store.asave(job)
+        self._active[job.id] = job
+        self._publish(job, "submitted", acknowledgement(job))
+        self._wake.set()
+        return _copy(job)
+
+    def _publish(self, job: Job, event: str, message: str = "") -> None:
+        update = {"type": "media.job", "event": event, "job": job.to_public_dict(), "message": message}
+        for owner in (job.owner, ALL_OWNERS):
+            for queue in self._subscribers.get(owner, ()):
+                if queue.full():
+                    # A stalled reader loses its oldest update rather than stalling the poller.
+                    queue.get_nowait()
+                queue.put_nowait(update)
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            now = time.time()
+            delay = 1.0
+            for job in list(self._active.values()):
+                if job.id in self._inflight:
+                    continue
+                if job.next_poll_at <= now:
+                    self._inflight[job.id] = asyncio.create_task(self._step(job))
+                else:
+                    delay = min(delay, job.next_poll_at - now)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=max(delay, 0.001))
+
+    async def _step(self, job: Job) -> None:
+        try:
+            await self._advance(job)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A bug in an adapter must not leave a job spinning forever or kill the poller.
+            log.exception("media job %s: unexpected error", job.id)
+            job.fail("internal", "something went wrong inside the media service")
+            await self.store.asave(job)
+            self._publish(job, "failed", completion(job))
+        finally:
+            self._inflight.pop(job.id, None)
+            if job.finished:
+                self._active.pop(job.id, None)
+            self._wake.set()
+
+    async def _advance(self, job: Job) -> None:
+        before = (job.status, job.progress, list(job.result_urls))
+        adapter = self.providers.get(job.provider)
+        if adapter is None:
+            job.fail("not_configured", f"{job.provider or 'that provider'} is not set up any more.")
+        else:
+            try:
+                update = await self._call(adapter, job)
+            except ProviderError as exc:
+                if exc.retryable and job.retries < self.max_retries:
+                    job.retries += 1
+                    delay = min(
+                        self.max_backoff_s, max(adapter.poll_interval_s, 0.01) * 2 ** (job.retries - 1)
+                    )
+                    job.next_poll_at = time.time() + delay
+                    log.warning(
+                        "media job %s: %s; retry %d in %.2f s", job.id, exc.message, job.retries, delay
+                    )
+                else:
+                    job.fail(exc.code, exc.message)
+            else:
+                job.retries = 0
+                await self._apply(job, update)
+                job.next_poll_at = time.time() + adapter.poll_interval_s
+            if not job.finished and job.sent and job.polls >= adapter.max_polls:
+                job.fail("timeout", timed_out(job, _label(adapter), time.time() - job.created_at))
+        await self.store.asave(job)
+        if job.finished:
+            self._publish(job, job.status.value, completion(job))
+        elif before != (job.status, job.progress, job.result_urls):
+            self._publish(job, "progress")
+
+    async def _call(self, adapter: MediaProvider, job: Job) -> ProviderUpdate:
+        if job.sent:
+            job.polls += 1
+            return await adapter.poll(job)
+        if job.parent_job_id:
+            parent = await self.store.aget(job.parent_job_id)
+            if parent is None:
+                raise ProviderError("not_found", "the picture to act on is gone")
+            return await adapter.action(parent, job.action, int(job.params.get("index", 0)))  # type: ignore[attr-defined]
+        return await adapter.submit(MediaRequest.from_job(job))
+
+    async def _apply(self, job: Job, update: ProviderUpdate) -> None:
+        job.status = update.status
+        if update.progress is not None:
+            job.progress = max(job.progress, update.progress)
+        if update.provider_task_ids:
+            job.provider_task_ids = list(update.provider_task_ids)
+        job.result.update(update.result)
+        urls = list(update.result_urls)
+        for number, (suffix, data) in enumerate(update.files):
+            urls.append(await self._keep_file(f"{job.id}-{number}{suffix}", data))
+        if urls:
+            job.result_urls = urls
+        if update.status is JobStatus.FAILED:
+            job.error = update.error or "the provider reported a failure"
+            job.error_code = update.error_code or "provider_failed"
+        job.touch()
+
+    async def _keep_file(self, name: str, data: bytes) -> str:
+        if self.files_dir is None:
+            return "data:image/png;base64," + base64.b64encode(data).decode()
+        path = self.files_dir / name
+        await asyncio.to_thread(_write, path, data)
+        return f"{self.files_url_prefix}/{name}"
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def _copy(job: Job) -> Job:
+    return Job.from_dict(job.to_dict())
+
+
+def _label(adapter: MediaProvider) -> str:
+    return getattr(adapter, "label", "") or adapter.name

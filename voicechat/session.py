@@ -1,0 +1,277 @@
+"""The conversation state machine every door drives.
+
+A session consumes audio and control events and emits events (dicts with a `type`) and reply audio
+(PCM16 bytes) through one `send` callable. Turns run one at a time in a worker task:
+utterance -> transcript -> chat stream -> sentences -> speech. Speech onset during a reply (barge-in) or a
+client cancel stops the reply at once; the history keeps only what the client says it actually played.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from .audio import StreamResampler, duration_ms, resample_pcm16
+from .engines import Engines
+from .history import History
+from .llm import ChatError
+from .protocol import SessionConfig, SessionUpdate, describe_validation_error
+from .settings import Settings
+from .stt import ignore_reason
+from .turn import Turn, TurnInput
+from .vad import VAD_RATE, Segmenter, SegmenterConfig, SpeechStarted, SpeechStopped
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[dict[str, Any] | bytes], Awaitable[None]]
+
+
+class SessionError(Exception):
+    """A client mistake the session reports as a typed, recoverable `error` event."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class _Audible:
+    """The last reply the client may still be playing."""
+
+    turn: Turn
+    deadline: float  # monotonic time its audio would end if played from the first chunk
+
+
+@dataclass(eq=False)
+class Session:
+    """One conversation. Doors call `start`, `feed_audio`, `handle`, `close`."""
+
+    engines: Engines
+    settings: Settings
+    send: Send
+    id: str = field(default_factory=lambda: "sess_" + uuid.uuid4().hex[:12])
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.config = SessionConfig.defaults(s)
+        self.history = History(max_chars=s.history_max_chars)
+        self._turn_numbers = itertools.count(1)
+        self._queue: asyncio.Queue[TurnInput] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+        self._current: Turn | None = None
+        self._audible: _Audible | None = None
+        self._closed = False
+        self._build_input()
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._worker = asyncio.create_task(self._run_turns(), name=f"{self.id}-turns")
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._current is not None:
+            self._current.cancel("closed")
+        if self._worker is not None:
+            self._worker.cancel()
+            try:
+                await self._worker
+            except (asyncio.CancelledError, Exception):
+                pass
+
+    @property
+    def busy(self) -> bool:
+        """A turn is running or queued."""
+        return self._current is not None or not self._queue.empty()
+
+    # --- audio in ---------------------------------------------------------------------------------
+
+    def _build_input(self) -> None:
+        s = self.settings
+        self._resampler = StreamResampler(self.config.input_rate, VAD_RATE)
+        self.segmenter = Segmenter(
+            SegmenterConfig(
+                aggressiveness=s.vad_aggressiveness,
+                frame_ms=s.vad_frame_ms,
+                onset_ms=s.vad_onset_ms,
+                preroll_ms=s.vad_preroll_ms,
+                hangover_ms=s.vad_hangover_ms,
+                min_speech_ms=s.vad_min_speech_ms,
+                max_utterance_s=s.vad_max_utterance_s,
+            ),
+            hold=self.config.turn_mode == "push_to_talk",
+        )
+
+    async def feed_audio(self, pcm: bytes, arrived: float | None = None) -> None:
+        """Client audio: PCM16LE mono at the session's input rate."""
+        if len(pcm) % 2:
+            message = f"audio frames must hold whole 16-bit samples; got {len(pcm)} bytes"
+            raise SessionError("bad_audio", message)
+        arrived = time.monotonic() if arrived is None else arrived
+        for event in self.segmenter.feed(self._resampler.process(pcm), arrived):
+            await self._on_segment(event)
+
+    async def _on_segment(self, event: SpeechStarted | SpeechStopped) -> None:
+        if isinstance(event, SpeechStarted):
+            await self.send({"type": "speech.started", "at_ms": round(event.at_ms)})
+            if self.config.barge_in:
+                await self.interrupt("barge_in")
+            return
+        utterance = event.utterance
+        await self.send({
+            "type": "speech.stopped",
+            "at_ms": round(event.at_ms),
+            "reason": event.reason,
+            "duration_ms": round(utterance.duration_ms) if utterance else 0,
+            "ignored": None if utterance else "too_short",
+        })  # fmt: skip
+        if utterance is not None:
+            self._queue.put_nowait(TurnInput(utterance=utterance, ended_at=utterance.last_voiced_at))
+
+    # --- control events ---------------------------------------------------------------------------
+
+    async def handle(self, event: dict[str, Any]) -> None:
+        """A parsed JSON control event from the client."""
+        kind = event.get("type")
+        handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
+        if handler is None:
+            raise SessionError("unknown_event", f"unknown event type {kind!r}")
+        await handler(self, event)
+
+    async def _on_update(self, event: dict[str, Any]) -> None:
+        try:
+            update = SessionUpdate.model_validate(event.get("session", {}))
+        except ValidationError as exc:
+            raise SessionError("invalid_session", describe_validation_error(exc)) from exc
+        try:
+            rebuild = self.config.apply(update, self.settings)
+        except ValueError as exc:
+            raise SessionError("invalid_session", str(exc)) from exc
+        if rebuild:
+            self._build_input()
+        await self.send({"type": "session.updated", "session": self.config.public()})
+
+    async def _on_commit(self, event: dict[str, Any]) -> None:
+        stopped = self.segmenter.commit()
+        if stopped is None:
+            await self.send({"type": "input.committed", "speech": False})
+            return
+        # speech.stopped first: a client counting utterances knows them all once `committed` arrives.
+        await self._on_segment(stopped)
+        await self.send({"type": "input.committed", "speech": stopped.utterance is not None})
+
+    async def _on_clear(self, event: dict[str, Any]) -> None:
+        self.segmenter.clear()
+        await self.send({"type": "input.cleared"})
+
+    async def _on_cancel(self, event: dict[str, Any]) -> None:
+        await self.interrupt("cancel")
+
+    async def _on_text(self, event: dict[str, Any]) -> None:
+        text = event.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise SessionError("invalid_event", "`text` needs a non-empty string field `text`")
+        if len(text) > self.settings.max_text_chars:
+            limit = self.settings.max_text_chars
+            raise SessionError("text_too_long", f"text is limited to {limit} characters")
+        self._queue.put_nowait(TurnInput(text=text.strip(), ended_at=time.monotonic()))
+
+    async def _on_playback(self, event: dict[str, Any]) -> None:
+        played = event.get("played_ms")
+        if not isinstance(played, int | float) or played < 0:
+            raise SessionError("invalid_event", "`playback` needs a non-negative number `played_ms`")
+        turn = self._find_turn(event.get("turn_id"))
+        if turn is None:
+            return
+        turn.report_played(float(played))
+        if self._audible and self._audible.turn is turn and (event.get("done") or played >= turn.audio_ms):
+            self._audible = None
+
+    async def _on_history(self, event: dict[str, Any]) -> None:
+        await self.send({"type": "conversation", "messages": self.history.messages()})
+
+    async def _on_ping(self, event: dict[str, Any]) -> None:
+        await self.send({"type": "pong", "id": event.get("id")})
+
+    def _find_turn(self, turn_id: Any) -> Turn | None:
+        for candidate in (self._current, self._audible.turn if self._audible else None):
+            if candidate is not None and (turn_id is None or candidate.id == turn_id):
+                return candidate
+        return self.history.turn(turn_id) if isinstance(turn_id, str) else None
+
+    # --- barge-in / cancel ------------------------------------------------------------------------
+
+    async def interrupt(self, reason: str) -> None:
+        """Stop the reply being produced or played, and tell the client to stop playback now."""
+        now = time.monotonic()
+        turn = self._current
+        if turn is not None and not turn.finished:
+            turn.cancel(reason)
+            await self.send({"type": "reply.stop", "turn_id": turn.id, "reason": reason})
+            self._audible = None
+            return
+        audible = self._audible
+        if audible is not None and now < audible.deadline:
+            self._audible = None
+            audible.turn.stopped_while_playing(reason, now)
+            await self.send({"type": "reply.stop", "turn_id": audible.turn.id, "reason": reason})
+
+    # --- turns ------------------------------------------------------------------------------------
+
+    async def _run_turns(self) -> None:
+        while not self._closed:
+            item = await self._queue.get()
+            turn = Turn(
+                id=f"turn_{next(self._turn_numbers)}",
+                session=self,
+                item=item,
+            )
+            self._current = turn
+            try:
+                await turn.run()
+            except Exception:  # only sending can fail here: the client is gone
+                log.debug("session %s: %s ended without its client", self.id, turn.id)
+            finally:
+                self._current = None
+            if turn.first_audio_at is not None and turn.status == "completed":
+                self._audible = _Audible(turn, turn.first_audio_at + turn.audio_ms / 1000)
+
+    # Helpers turns use; kept here so all output goes through one place.
+
+    async def send_audio(self, turn: Turn, pcm: bytes, rate: int) -> None:
+        out_rate = self.config.output_rate
+        pcm = resample_pcm16(pcm, rate, out_rate)
+        frame = out_rate // 5 * 2  # 200 ms frames: small enough to start playback, few enough to be cheap
+        for offset in range(0, len(pcm), frame):
+            part = pcm[offset : offset + frame]
+            await self.send(part)
+            turn.audio_ms += duration_ms(len(part), out_rate)
+
+    def chat_error_event(self, turn: Turn, error: ChatError) -> dict[str, Any]:
+        return {"type": "error", "code": error.code, "message": error.message, "recoverable": True,
+                "turn_id": turn.id}
+
+    def should_ignore(self, turn: Turn) -> str | None:
+        assert turn.transcript is not None
+        return ignore_reason(turn.transcript)
+
+
+_HANDLERS: dict[str, Callable[[Session, dict[str, Any]], Awaitable[None]]] = {
+    "session.update": Session._on_update,
+    "input.commit": Session._on_commit,
+    "input.clear": Session._on_clear,
+    "reply.cancel": Session._on_cancel,
+    "text": Session._on_text,
+    "playback": Session._on_playback,
+    "conversation.get": Session._on_history,
+    "ping": Session._on_ping,
+}

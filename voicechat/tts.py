@@ -1,0 +1,193 @@
+"""Text to speech engines (edge-tts, Piper, espeak-ng) and the fallback chain that keeps a turn audible."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import shutil
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Protocol
+
+from .audio import read_wav
+from .models import resolve_piper_voice
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    """Mono PCM16LE audio at `rate`."""
+
+    pcm: bytes
+    rate: int
+
+
+class TTSError(Exception):
+    """An engine could not speak the text."""
+
+
+class TextToSpeech(Protocol):
+    """Speaks one piece of text, chunk by chunk."""
+
+    name: str
+    description: str
+
+    def synthesize(self, text: str, voice: str | None = None) -> AsyncIterator[AudioChunk]: ...
+
+
+class PiperTTS:
+    """Local neural voice (piper-tts, ONNX on the CPU)."""
+
+    name = "piper"
+
+    def __init__(self, settings: Settings) -> None:
+        from piper import PiperVoice
+
+        self.source = resolve_piper_voice(settings.piper_voice)
+        started = time.perf_counter()
+        self._voice = PiperVoice.load(self.source.path)
+        self.load_ms = (time.perf_counter() - started) * 1000
+        self.rate = self._voice.config.sample_rate
+        self.voice_name = self.source.path.rsplit("/", 1)[-1].removesuffix(".onnx")
+        # ONNX runtime sessions are not safe to share between threads; one worker keeps order too.
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="piper")
+        self.description = f"piper {self.voice_name} from {self.source.origin}"
+
+    def synthesize_sync(self, text: str) -> bytes:
+        return b"".join(chunk.audio_int16_bytes for chunk in self._voice.synthesize(text))
+
+    async def synthesize(self, text: str, voice: str | None = None) -> AsyncIterator[AudioChunk]:
+        loop = asyncio.get_running_loop()
+        try:
+            pcm = await loop.run_in_executor(self._pool, self.synthesize_sync, text)
+        except Exception as exc:
+            raise TTSError(f"piper failed: {exc}") from exc
+        if pcm:
+            yield AudioChunk(pcm, self.rate)
+
+
+class EspeakTTS:
+    """espeak-ng through its command line: robotic, tiny, always there. The last resort."""
+
+    name = "espeak"
+
+    def __init__(self, settings: Settings) -> None:
+        self.binary = shutil.which("espeak-ng") or shutil.which("espeak")
+        if not self.binary:
+            raise FileNotFoundError("espeak-ng is not installed (Debian: apt-get install espeak-ng)")
+        self.voice = settings.espeak_voice
+        self.description = f"espeak-ng voice {self.voice} ({self.binary})"
+
+    async def synthesize(self, text: str, voice: str | None = None) -> AsyncIterator[AudioChunk]:
+        chosen = voice if voice and re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]+)*", voice) else self.voice
+        proc = await asyncio.create_subprocess_exec(
+            self.binary, "--stdout", "-v", chosen, "--", text,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await proc.communicate()
+        if proc.returncode != 0 or not out:
+            raise TTSError(f"espeak-ng failed: {err.decode(errors='replace').strip()[:200]}")
+        pcm, rate = read_wav(out)
+        yield AudioChunk(pcm, rate)
+
+
+class EdgeTTS:
+    """Microsoft Edge's online voices (edge-tts). MP3 from the service, decoded to PCM here."""
+
+    name = "edge"
+    rate = 24000
+
+    def __init__(self, settings: Settings) -> None:
+        import edge_tts  # noqa: F401  (fail at startup, not in the first turn, if it is missing)
+
+        self.voice = settings.edge_voice
+        self.description = f"edge-tts voice {self.voice} (online)"
+
+    async def synthesize(self, text: str, voice: str | None = None) -> AsyncIterator[AudioChunk]:
+        import edge_tts
+        import miniaudio
+
+        chosen = voice if voice and re.fullmatch(r"[a-z]{2,3}-[A-Z]{2}-\w+Neural", voice) else self.voice
+        mp3 = bytearray()
+        try:
+            async for message in edge_tts.Communicate(text, chosen).stream():
+                if message["type"] == "audio":
+                    mp3 += message["data"]
+        except Exception as exc:
+            raise TTSError(f"edge-tts failed: {type(exc).__name__}: {exc}") from exc
+        if not mp3:
+            raise TTSError("edge-tts returned no audio")
+        decoded = miniaudio.decode(
+            bytes(mp3), output_format=miniaudio.SampleFormat.SIGNED16, nchannels=1, sample_rate=self.rate
+        )
+        yield AudioChunk(decoded.samples.tobytes(), self.rate)
+
+
+class FallbackTTS:
+    """Tries engines in order; a failing engine is skipped until `retry_s` has passed.
+
+    The text that failed is spoken by the next engine in the same turn, so the user hears the answer,
+    and later turns do not pay the failed engine's timeout again until it is due for a retry.
+    """
+
+    def __init__(self, engines: list[TextToSpeech], retry_s: float) -> None:
+        if not engines:
+            raise ValueError("at least one TTS engine is needed")
+        self.engines = engines
+        self.retry_s = retry_s
+        self._down_until: dict[str, float] = {}
+        self.name = engines[0].name
+        self.description = " -> ".join(e.description for e in engines)
+
+    def available(self) -> list[TextToSpeech]:
+        now = time.monotonic()
+        usable = [e for e in self.engines if self._down_until.get(e.name, 0.0) <= now]
+        return usable or self.engines[-1:]
+
+    async def synthesize(self, text: str, voice: str | None = None) -> AsyncIterator[AudioChunk]:
+        async for _engine, chunk in self.synthesize_with_engine(text, voice):
+            yield chunk
+
+    async def synthesize_with_engine(
+        self, text: str, voice: str | None = None
+    ) -> AsyncIterator[tuple[str, AudioChunk]]:
+        """Like `synthesize`, naming the engine that produced each chunk."""
+        errors: list[str] = []
+        for engine in self.available():
+            produced = False
+            try:
+                async for chunk in engine.synthesize(text, voice):
+                    produced = True
+                    yield engine.name, chunk
+                self._down_until.pop(engine.name, None)
+                return
+            except TTSError as exc:
+                if produced:  # half a sentence already went out; repeating it would be worse
+                    raise
+                errors.append(str(exc))
+                if engine is not self.engines[-1]:
+                    self._down_until[engine.name] = time.monotonic() + self.retry_s
+                    log.warning("TTS engine %s failed, using the next one for %.0f s: %s",
+                                engine.name, self.retry_s, exc)
+        raise TTSError("; ".join(errors) or "no TTS engine could speak")
+
+
+def create_tts(settings: Settings, piper: PiperTTS | None = None) -> FallbackTTS:
+    """The configured engine first, then the local ones it falls back to.
+
+    `piper` passes an already loaded voice, so several apps in one process share it.
+    """
+    order = {"edge": ["edge", "piper", "espeak"], "piper": ["piper", "espeak"], "espeak": ["espeak"]}
+    builders = {"edge": EdgeTTS, "piper": PiperTTS, "espeak": EspeakTTS}
+    engines: list[TextToSpeech] = []
+    for name in order[settings.tts_engine]:
+        try:
+            engines.append(piper if name == "piper" and piper is not None else builders[name](settings))
+        except Exception as exc:  # a missing fallback is logged, the rest still serve
+            log.warning("TTS engine %s unavailable: %s", name, exc)
+    return FallbackTTS(engines, settings.tts_retry_s)

@@ -1,0 +1,247 @@
+"""One turn: transcript -> streamed chat reply -> sentence-by-sentence speech, cancellable at any point."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .audio import duration_ms
+from .llm import ChatError
+from .sentences import SentenceChunker
+from .stt import Transcript
+from .tts import TTSError
+from .vad import Utterance
+
+if TYPE_CHECKING:
+    from .session import Session
+
+log = logging.getLogger(__name__)
+
+APOLOGY = "Sorry, I can't reach my language model right now. Please try again in a moment."
+
+
+@dataclass
+class TurnInput:
+    """What starts a turn: an utterance to transcribe, or typed text."""
+
+    ended_at: float  # monotonic end of the user's speech (last voiced audio) or arrival of the text
+    utterance: Utterance | None = None
+    text: str | None = None
+
+
+@dataclass
+class SpokenPiece:
+    text: str
+    start_ms: float
+    end_ms: float
+    apology: bool = False
+
+
+def _ms(later: float | None, earlier: float) -> int | None:
+    return None if later is None else round((later - earlier) * 1000)
+
+
+class Turn:
+    """Runs in its own task so barge-in can cancel it without touching the session's worker."""
+
+    def __init__(self, id: str, session: Session, item: TurnInput) -> None:
+        self.id = id
+        self.session = session
+        self.item = item
+        self.status = "running"  # -> completed | interrupted | failed | ignored
+        self.stop_reason: str | None = None
+        self.transcript: Transcript | None = None
+        self.user_text = item.text or ""
+        self.reply_text = ""
+        self.pieces: list[SpokenPiece] = []
+        self.audio_ms = 0.0
+        self.played_ms: float | None = None
+        self.transcript_at: float | None = None
+        self.first_token_at: float | None = None
+        self.first_audio_at: float | None = None
+        self.tts_engine: str | None = None
+        self.error_code: str | None = None
+        self.finished = False
+        self._task: asyncio.Task[None] | None = None
+
+    # --- control ----------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run to the end; whatever happens, the client gets exactly one `turn.done` for this turn."""
+        self._task = asyncio.create_task(self._run(), name=f"{self.session.id}-{self.id}")
+        try:
+            await asyncio.wait({self._task})
+        except asyncio.CancelledError:  # the session itself is closing
+            self._task.cancel()
+            raise
+        finally:
+            self.finished = True
+        if self._task.cancelled():
+            if self.stop_reason == "closed":
+                return
+            self.status = "interrupted"
+            if self.played_ms is None:
+                self.played_ms = self._estimate_played(time.monotonic())
+        elif (exc := self._task.exception()) is not None:
+            log.error("session %s %s failed", self.session.id, self.id, exc_info=exc)
+            self.status, self.error_code = "failed", "internal"
+            await self.session.send({"type": "error", "code": "internal", "recoverable": True,
+                                     "turn_id": self.id, "message": "the turn failed unexpectedly"})
+        await self.session.send(self._done_event())
+
+    def cancel(self, reason: str) -> None:
+        if self._task is not None and not self._task.done():
+            self.stop_reason = reason
+            self._task.cancel()
+
+    def report_played(self, played_ms: float) -> None:
+        """The client's account of how much reply audio it really played."""
+        self.played_ms = min(played_ms, self.audio_ms)
+
+    def stopped_while_playing(self, reason: str, now: float) -> None:
+        """Barge-in after all audio was sent but before the client finished playing it."""
+        self.status = "interrupted"
+        self.stop_reason = reason
+        if self.played_ms is None:
+            self.played_ms = self._estimate_played(now)
+
+    def _estimate_played(self, now: float) -> float:
+        if self.first_audio_at is None:
+            return 0.0
+        return max(0.0, min(self.audio_ms, (now - self.first_audio_at) * 1000))
+
+    def heard_text(self) -> str:
+        """The reply as the user heard it: all of it, or what fits in the audio actually played."""
+        spoken = [p for p in self.pieces if not p.apology]
+        if self.status == "completed" and self.played_ms is None:
+            return " ".join(p.text for p in spoken)
+        played = self.played_ms if self.played_ms is not None else self.audio_ms
+        words: list[str] = []
+        for piece in spoken:
+            if piece.end_ms <= played:
+                words.append(piece.text)
+            elif piece.start_ms < played:
+                share = (played - piece.start_ms) / max(1.0, piece.end_ms - piece.start_ms)
+                cut = piece.text.split()[: int(len(piece.text.split()) * share)]
+                if cut:
+                    words.append(" ".join(cut))
+        return " ".join(words)
+
+    # --- the work ---------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        session = self.session
+        if self.item.utterance is not None:
+            if not await self._transcribe():
+                return
+        await session.send({"type": "transcript", "turn_id": self.id, "text": self.user_text,
+                            "language": self.transcript.language if self.transcript else None,
+                            "source": "speech" if self.transcript else "text"})
+        session.history.add_user(self.user_text, self)
+        messages = session.history.for_model(session.config.system_prompt)
+        session.history.add_assistant(self)
+        await session.send({"type": "reply.started", "turn_id": self.id})
+
+        pieces: asyncio.Queue[SpokenPiece | None] = asyncio.Queue()
+        speaker = asyncio.create_task(self._speak(pieces))
+        chunker = SentenceChunker(first_chunk_chars=session.settings.tts_first_chunk_chars)
+        error: ChatError | None = None
+        try:
+            try:
+                async for delta in session.engines.chat.stream(messages):
+                    if self.first_token_at is None:
+                        self.first_token_at = time.monotonic()
+                    self.reply_text += delta
+                    await session.send({"type": "reply.text.delta", "turn_id": self.id, "delta": delta})
+                    for text in chunker.feed(delta):
+                        pieces.put_nowait(SpokenPiece(text, 0, 0))
+            except ChatError as exc:
+                error = exc
+            for text in chunker.flush():
+                pieces.put_nowait(SpokenPiece(text, 0, 0))
+            if error is not None:
+                log.warning("session %s %s: %s", session.id, self.id, error.message)
+                await session.send(session.chat_error_event(self, error))
+                pieces.put_nowait(SpokenPiece(APOLOGY, 0, 0, apology=True))
+            pieces.put_nowait(None)
+            await speaker
+        finally:
+            speaker.cancel()
+        self.status = "failed" if error and not self.reply_text else "completed"
+        self.error_code = error.code if error else None
+
+    async def _transcribe(self) -> bool:
+        session = self.session
+        assert self.item.utterance is not None
+        language = session.config.language
+        try:
+            self.transcript = await session.engines.stt.transcribe(
+                self.item.utterance.pcm, None if language == "auto" else language
+            )
+        except Exception as exc:  # a model failure is this turn's problem, not the session's
+            log.exception("session %s %s: transcription failed", session.id, self.id)
+            self.status, self.error_code = "failed", "stt_failed"
+            await session.send({"type": "error", "code": "stt_failed", "recoverable": True,
+                                "turn_id": self.id, "message": f"transcription failed: {type(exc).__name__}"})
+            return False
+        self.transcript_at = time.monotonic()
+        self.user_text = self.transcript.text
+        reason = session.should_ignore(self)
+        if reason is not None:
+            self.status = "ignored"
+            await session.send({"type": "transcript.ignored", "turn_id": self.id, "reason": reason,
+                                "text": self.transcript.text})
+            return False
+        return True
+
+    async def _speak(self, queue: asyncio.Queue[SpokenPiece | None]) -> None:
+        session = self.session
+        reported = False
+        while (piece := await queue.get()) is not None:
+            piece.start_ms = piece.end_ms = self.audio_ms
+            self.pieces.append(piece)
+            try:
+                async for engine, chunk in session.engines.tts.synthesize_with_engine(
+                    piece.text, session.config.voice
+                ):
+                    if self.first_audio_at is None:
+                        self.first_audio_at = time.monotonic()
+                        self.tts_engine = engine
+                        await session.send({"type": "reply.audio.start", "turn_id": self.id,
+                                            "format": session.config.output_format,
+                                            "rate": session.config.output_rate, "channels": 1})
+                    # The piece's length is known before its frames go out, so a cut mid-piece
+                    # maps played time onto the right share of its words.
+                    piece.end_ms += duration_ms(len(chunk.pcm), chunk.rate)
+                    await session.send_audio(self, chunk.pcm, chunk.rate)
+            except TTSError as exc:
+                if not reported:  # the text still reaches the client; one error per turn is enough
+                    reported = True
+                    await session.send({"type": "error", "code": "tts_failed", "recoverable": True,
+                                        "turn_id": self.id, "message": str(exc)})
+
+    def _done_event(self) -> dict[str, Any]:
+        ended = self.item.ended_at
+        event: dict[str, Any] = {
+            "type": "turn.done",
+            "turn_id": self.id,
+            "status": self.status,
+            "user_text": self.user_text,
+            "text": self.heard_text(),
+            "audio_ms": round(self.audio_ms),
+            "tts_engine": self.tts_engine,
+            "timings": {
+                "transcript_ms": _ms(self.transcript_at, ended),
+                "first_token_ms": _ms(self.first_token_at, ended),
+                "first_audio_ms": _ms(self.first_audio_at, ended),
+                "stt_ms": round(self.transcript.elapsed_ms) if self.transcript else None,
+            },
+        }
+        if self.stop_reason:
+            event["reason"] = self.stop_reason
+        if self.error_code:
+            event["error"] = self.error_code
+        return event

@@ -1,0 +1,196 @@
+"""Speech segmentation over webrtcvad: onset with pre-roll, silence hangover, minimum and maximum length.
+
+The segmenter is fed 16 kHz PCM16 in any chunk size and returns events. Each frame carries the
+monotonic time its chunk arrived, so "end of speech" is the arrival of the last *voiced* audio: the
+silence hangover counts towards what the user waits through, which is what latency figures report.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import webrtcvad
+
+VAD_RATE = 16000
+
+
+@dataclass
+class Utterance:
+    """One segmented stretch of speech, ready for transcription."""
+
+    pcm: bytes
+    start_ms: float
+    end_ms: float
+    voiced_ms: float
+    last_voiced_at: float  # monotonic arrival time of the last voiced frame
+    forced: bool = False  # cut at the maximum utterance length, not by silence
+
+    @property
+    def duration_ms(self) -> float:
+        return len(self.pcm) / 2 / VAD_RATE * 1000.0
+
+
+@dataclass
+class SpeechStarted:
+    at_ms: float
+
+
+@dataclass
+class SpeechStopped:
+    at_ms: float
+    utterance: Utterance | None  # None when the speech was too short to count
+    reason: str = "silence"
+
+
+@dataclass
+class SegmenterConfig:
+    aggressiveness: int = 2
+    frame_ms: int = 30
+    onset_ms: int = 90
+    preroll_ms: int = 300
+    hangover_ms: int = 600
+    min_speech_ms: int = 250
+    max_utterance_s: float = 30.0
+    tail_ms: int = 150  # silence kept after the last voiced frame; whisper ends words cleaner with it
+
+
+@dataclass
+class _Frame:
+    pcm: bytes
+    voiced: bool
+    arrived: float
+
+
+@dataclass
+class Segmenter:
+    """Turns a PCM stream into speech started / stopped events.
+
+    In `hold` mode (push-to-talk) silence never ends the utterance: everything since the last
+    `commit()` is the utterance, and onsets are still reported so a reply can be interrupted.
+    """
+
+    config: SegmenterConfig = field(default_factory=SegmenterConfig)
+    hold: bool = False
+
+    def __post_init__(self) -> None:
+        cfg = self.config
+        self._vad = webrtcvad.Vad(cfg.aggressiveness)
+        self._frame_bytes = VAD_RATE * cfg.frame_ms // 1000 * 2
+        self._onset_frames = max(1, -(-cfg.onset_ms // cfg.frame_ms))
+        self._window: deque[bool] = deque(maxlen=self._onset_frames * 2)
+        preroll_frames = max(self._onset_frames * 2, cfg.preroll_ms // cfg.frame_ms)
+        self._preroll: deque[_Frame] = deque(maxlen=preroll_frames)
+        self._pending = b""
+        self._position = 0  # frames seen since creation
+        self._reset_speech()
+
+    def _reset_speech(self) -> None:
+        self.speaking = False
+        self._frames: list[_Frame] = []
+        self._start_position = self._position
+        self._last_voiced_index = -1
+        self._voiced_frames = 0
+        self._silent_run = 0
+        self._last_voiced_at = 0.0
+
+    @property
+    def position_ms(self) -> float:
+        return self._position * self.config.frame_ms
+
+    def feed(self, pcm: bytes, arrived: float) -> list[SpeechStarted | SpeechStopped]:
+        """Add 16 kHz PCM16 audio that arrived at monotonic time `arrived`."""
+        data = self._pending + pcm
+        usable = len(data) - len(data) % self._frame_bytes
+        self._pending = data[usable:]
+        events: list[SpeechStarted | SpeechStopped] = []
+        for offset in range(0, usable, self._frame_bytes):
+            chunk = data[offset : offset + self._frame_bytes]
+            frame = _Frame(chunk, self._vad.is_speech(chunk, VAD_RATE), arrived)
+            self._position += 1
+            event = self._step(frame)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def _step(self, frame: _Frame) -> SpeechStarted | SpeechStopped | None:
+        cfg = self.config
+        if not self.speaking:
+            self._window.append(frame.voiced)
+            if self.hold:
+                self._frames.append(frame)
+                self._note(frame, len(self._frames) - 1)
+                if self._too_long():
+                    return self._finish("max_length")
+            else:
+                self._preroll.append(frame)
+            if sum(self._window) >= self._onset_frames:
+                self.speaking = True
+                self._window.clear()
+                if not self.hold:
+                    self._frames = list(self._preroll)
+                    self._preroll.clear()
+                    self._start_position = self._position - len(self._frames)
+                    self._voiced_frames = 0
+                    for index, old in enumerate(self._frames):
+                        self._note(old, index)
+                onset = self._position - self._onset_frames * 2
+                return SpeechStarted(at_ms=max(onset, self._start_position) * cfg.frame_ms)
+            return None
+        self._frames.append(frame)
+        self._note(frame, len(self._frames) - 1)
+        if self._too_long():
+            return self._finish("max_length")
+        if not self.hold and self._silent_run * cfg.frame_ms >= cfg.hangover_ms:
+            return self._finish("silence")
+        return None
+
+    def _too_long(self) -> bool:
+        return len(self._frames) * self.config.frame_ms >= self.config.max_utterance_s * 1000
+
+    def _note(self, frame: _Frame, index: int) -> None:
+        if frame.voiced:
+            self._voiced_frames += 1
+            self._last_voiced_index = index
+            self._last_voiced_at = frame.arrived
+            self._silent_run = 0
+        else:
+            self._silent_run += 1
+
+    def _finish(self, reason: str) -> SpeechStopped:
+        cfg = self.config
+        tail = cfg.tail_ms // cfg.frame_ms
+        keep = self._frames if reason == "max_length" else self._frames[: self._last_voiced_index + 1 + tail]
+        voiced_ms = self._voiced_frames * cfg.frame_ms
+        at_ms = (self._start_position + self._last_voiced_index + 1) * cfg.frame_ms
+        utterance = None
+        if keep and voiced_ms >= cfg.min_speech_ms:
+            utterance = Utterance(
+                pcm=b"".join(f.pcm for f in keep),
+                start_ms=self._start_position * cfg.frame_ms,
+                end_ms=at_ms,
+                voiced_ms=voiced_ms,
+                last_voiced_at=self._last_voiced_at,
+                forced=reason == "max_length",
+            )
+        self._reset_speech()
+        return SpeechStopped(at_ms=at_ms, utterance=utterance, reason=reason)
+
+    def commit(self) -> SpeechStopped | None:
+        """End the current utterance now (push-to-talk release, or end of input in VAD mode).
+
+        Returns None when there was nothing that could hold speech.
+        """
+        if not self.speaking and not (self.hold and self._frames):
+            self._preroll.clear()
+            self._window.clear()
+            return None
+        self._window.clear()
+        return self._finish("commit")
+
+    def clear(self) -> None:
+        """Drop buffered audio without producing an utterance."""
+        self._pending = b""
+        self._preroll.clear()
+        self._window.clear()
+        self._reset_speech()
