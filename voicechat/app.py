@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -22,9 +21,6 @@ from .settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-
-
 async def health(request: Request) -> JSONResponse:
     state = request.app.state
     engines: Engines | None = getattr(state, "engines", None)
@@ -33,6 +29,7 @@ async def health(request: Request) -> JSONResponse:
         "version": __version__,
         "sessions": len(state.sessions),
         "engines": engines.describe() if engines else None,
+        "tts_engines": engines.tts.status() if engines else None,
     }
     return JSONResponse(body, status_code=200 if engines is not None else 503)
 
@@ -54,8 +51,8 @@ def create_app(settings: Settings | None = None, engines: Engines | None = None)
         Route("/health", health),
         WebSocketRoute("/ws", native_door),
     ]
-    if (STATIC_DIR / "index.html").exists():
-        routes.append(Mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static"))
+    if (settings.static_dir / "index.html").exists():
+        routes.append(Mount("/", StaticFiles(directory=settings.static_dir, html=True), name="static"))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.settings = settings
     app.state.sessions = set()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-_SENTENCE_END = re.compile(r"([.!?…]+[\"')\]]*|[。！？；]+)(\s+|$)")
+_SENTENCE_END = re.compile(r"([.!?…]+[\"')\]]*)(\s+|$)|[。！？；]+")
 _CLAUSE_END = re.compile(r"([,;:—]|[，、：])\s*")
 _ABBREVIATIONS = {"mr.", "mrs.", "ms.", "dr.", "st.", "e.g.", "i.e.", "etc.", "vs.", "no.", "prof."}
 _MARKUP = re.compile(r"(\*\*|__|`+|^#+\s*|^\s*[-*]\s+)", re.MULTILINE)
@@ -21,9 +21,8 @@ def clean_for_speech(text: str) -> str:
 class SentenceChunker:
     """Feed text deltas; get back pieces ready to synthesize."""
 
-    def __init__(self, first_chunk_chars: int = 60, min_chars: int = 12) -> None:
+    def __init__(self, first_chunk_chars: int = 60) -> None:
         self.first_chunk_chars = first_chunk_chars
-        self.min_chars = min_chars
         self._buffer = ""
         self._emitted = 0
 
@@ -47,18 +46,18 @@ class SentenceChunker:
             match = _SENTENCE_END.search(self._buffer, search_from)
             if match is None:
                 break
-            end = match.end()
+            if match.group(1) is None:  # CJK sentence punctuation needs no space after it
+                return self._take(match.end())
             candidate = self._buffer[: match.end(1)]
             last_word = candidate.rsplit(None, 1)[-1].lower() if candidate.split() else ""
-            too_short = len(candidate.strip()) < self.min_chars and match.group(2) == ""
             # "Dr." or "3.5" is not the end of a sentence; nor is a dot we can't yet see past.
-            if last_word in _ABBREVIATIONS or too_short or (match.group(2) == "" and end == len(self._buffer)
-                                                            and candidate.endswith(".")):
+            unsure_dot = match.group(2) == "" and candidate.endswith(".")
+            if last_word in _ABBREVIATIONS or unsure_dot:
                 search_from = match.end(1)
                 if search_from >= len(self._buffer):
                     break
                 continue
-            return self._take(end)
+            return self._take(match.end())
         if self._emitted == 0 and len(self._buffer) >= self.first_chunk_chars:
             for match in _CLAUSE_END.finditer(self._buffer):
                 if match.start() >= self.first_chunk_chars // 2:

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     models_dir: Path = Field(
         Path("models"), description="Writable folder where bundled models are assembled."
     )
+    static_dir: Path = Field(
+        Path(__file__).resolve().parent.parent / "static", description="Folder of the browser page."
+    )
 
     # --- audio in / segmentation ----------------------------------------------------------------
     input_rate: int = Field(16000, description="Default sample rate of client audio (Hz).")

@@ -141,6 +141,7 @@ class FallbackTTS:
         self.engines = engines
         self.retry_s = retry_s
         self._down_until: dict[str, float] = {}
+        self.failures: dict[str, int] = {e.name: 0 for e in engines}
         self.name = engines[0].name
         self.description = " -> ".join(e.description for e in engines)
 
@@ -148,6 +149,17 @@ class FallbackTTS:
         now = time.monotonic()
         usable = [e for e in self.engines if self._down_until.get(e.name, 0.0) <= now]
         return usable or self.engines[-1:]
+
+    def status(self) -> list[dict[str, object]]:
+        """Each engine's health, for `/health`: a skipped engine says when it will be tried again."""
+        now = time.monotonic()
+        out: list[dict[str, object]] = []
+        for engine in self.engines:
+            wait = self._down_until.get(engine.name, 0.0) - now
+            out.append({"name": engine.name, "state": "skipped" if wait > 0 else "ok",
+                        "retry_in_s": round(wait, 1) if wait > 0 else None,
+                        "failures": self.failures[engine.name]})
+        return out
 
     async def synthesize(self, text: str, voice: str | None = None) -> AsyncIterator[AudioChunk]:
         async for _engine, chunk in self.synthesize_with_engine(text, voice):
@@ -170,6 +182,7 @@ class FallbackTTS:
                 if produced:  # half a sentence already went out; repeating it would be worse
                     raise
                 errors.append(str(exc))
+                self.failures[engine.name] += 1
                 if engine is not self.engines[-1]:
                     self._down_until[engine.name] = time.monotonic() + self.retry_s
                     log.warning("TTS engine %s failed, using the next one for %.0f s: %s",

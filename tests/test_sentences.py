@@ -1,0 +1,41 @@
+"""Sentence chunking for streamed speech."""
+
+from __future__ import annotations
+
+from voicechat.sentences import SentenceChunker, clean_for_speech
+
+
+def feed_all(chunker: SentenceChunker, text: str, step: int = 3) -> list[str]:
+    pieces: list[str] = []
+    for i in range(0, len(text), step):
+        pieces += chunker.feed(text[i : i + step])
+    return pieces + chunker.flush()
+
+
+def test_sentences_come_out_as_soon_as_they_end():
+    chunker = SentenceChunker()
+    assert chunker.feed("Hello there! How") == ["Hello there!"]
+    assert chunker.feed(" are you today? I") == ["How are you today?"]
+    assert chunker.flush() == ["I"]
+
+
+def test_decimal_points_and_abbreviations_do_not_split():
+    pieces = feed_all(SentenceChunker(), "It costs 3.50 dollars, said Dr. Smith. Then he left.")
+    assert pieces == ["It costs 3.50 dollars, said Dr. Smith.", "Then he left."]
+
+
+def test_long_first_sentence_is_cut_at_a_clause():
+    text = ("Well, the weather in Paris tomorrow will be mostly sunny with light winds, "
+            "and temperatures will reach about twenty degrees in the afternoon.")
+    pieces = feed_all(SentenceChunker(first_chunk_chars=60), text)
+    assert len(pieces) == 2
+    assert pieces[0].endswith("light winds,")
+
+
+def test_chinese_sentence_ends():
+    pieces = feed_all(SentenceChunker(), "你好！今天天气很好。我们去公园吧")
+    assert pieces == ["你好！", "今天天气很好。", "我们去公园吧"]
+
+
+def test_markdown_is_not_read_aloud():
+    assert clean_for_speech("**Bold** and `code`\n- item") == "Bold and code item"
