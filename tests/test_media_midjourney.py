@@ -187,3 +187,11 @@ async def test_blend_and_face_swap_send_their_images(mj, fake):
     }
     with pytest.raises(ProviderError, match="between two and five"):
         await mj.submit(MediaRequest(MediaKind.IMAGE, "", action="blend", options={"images": images[:1]}))
+
+
+async def test_vary_strong_on_an_upscale_is_not_vary_subtle(mj, fake):
+    grid, _ = await drive(mj, imagine())
+    upscaled = await drive_action(mj, grid, "upscale", 1)
+    await mj.action(upscaled, "variation", 1)
+    custom_id = fake.sent("/mj/submit/action")[-1].json["customId"]
+    assert custom_id.startswith("MJ::JOB::variation::1::")

@@ -23,8 +23,9 @@ _MJ_STEPS = [
 def _mj_buttons(task_id: str, action: str) -> list[dict[str, Any]]:
     if action in ("UPSCALE",):
         keys = [
-            ("variation::1", "Vary (Strong)"),
+            # Subtle first, so a sloppy substring match ("variation::1") picks the wrong button.
             ("low_variation::1", "Vary (Subtle)"),
+            ("variation::1", "Vary (Strong)"),
             ("upsample_v6_2x_subtle::1", "Upscale (Subtle)"),
         ]
         return [

@@ -54,6 +54,7 @@ class MediaService:
         self._subscribers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
         self._wake = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
+        self._stopping = False
 
     @classmethod
     def from_settings(cls, settings: MediaSettings | None = None) -> MediaService:
@@ -78,6 +79,7 @@ class MediaService:
 
     async def stop(self, *, close: bool = True) -> None:
         """Stop polling. Unfinished jobs stay in the store for the next start."""
+        self._stopping = True
         tasks = [t for t in (self._poller, *self._inflight.values()) if t is not None]
         for task in tasks:
             task.cancel()
@@ -85,6 +87,7 @@ class MediaService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._poller = None
+        self._stopping = False
         self._inflight.clear()
         self._active.clear()
         if close:
@@ -193,7 +196,7 @@ class MediaService:
                 queue.put_nowait(update)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()
             now = time.time()
             delay = 1.0
@@ -204,8 +207,13 @@ class MediaService:
                     self._inflight[job.id] = asyncio.create_task(self._step(job))
                 else:
                     delay = min(delay, job.next_poll_at - now)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=max(delay, 0.001))
+            # Not wait_for: before Python 3.12 it can swallow a cancel that lands as the event fires,
+            # which is exactly what stop() does (cancelled steps set the event on their way out).
+            waiter = asyncio.ensure_future(self._wake.wait())
+            try:
+                await asyncio.wait({waiter}, timeout=max(delay, 0.001))
+            finally:
+                waiter.cancel()
 
     async def _step(self, job: Job) -> None:
         try:
