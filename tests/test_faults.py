@@ -153,6 +153,9 @@ async def test_a_broken_session_does_not_slow_a_healthy_one(remote_server):
     turn = asyncio.create_task(text_turn(healthy, "What is two plus two?"))
     await garbage()
     errors, done = await turn
+    # Every bad message was answered with its own typed error, in order.
+    codes = [(await hostile.expect("error"))["code"] for _ in range(300)]
     await healthy.close()
     await hostile.close()
     assert errors == [] and done["status"] == "completed"
+    assert codes == ["invalid_json", "bad_audio"] * 150
