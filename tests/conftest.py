@@ -12,6 +12,9 @@ import pytest
 from tests.fakes.http import ServerThread
 from tests.fakes.openai_chat import FakeOpenAIChat
 from voicechat.app import create_app
+from voicechat.media.config import ProviderSet
+from voicechat.media.service import MediaService
+from voicechat.media.store import JobStore
 from voicechat.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,21 +62,32 @@ class RunningServer:
         return f"ws://127.0.0.1:{self.thread.port}/ws"
 
 
+def no_media(root: Path) -> MediaService:
+    """A media service with no provider set up, storing under `root` (not the working directory)."""
+    return MediaService(JobStore(root / "media.sqlite3"), ProviderSet([]), files_dir=root / "files")
+
+
 @pytest.fixture(scope="session")
-def start_server() -> Iterator[Callable[..., RunningServer]]:
+def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., RunningServer]]:
     """Start (or reuse) a real voicechat server for a given set of settings."""
     running: dict[tuple[tuple[str, str], ...], RunningServer] = {}
+    extra: list[RunningServer] = []
 
-    def start(**overrides: Any) -> RunningServer:
+    def start(media: MediaService | None = None, **overrides: Any) -> RunningServer:
         key = tuple(sorted((k, repr(v)) for k, v in overrides.items()))
-        if key not in running:
-            settings = make_settings(**overrides)
-            thread = ServerThread(create_app(settings), ws_max_size=16 << 20).start()
-            running[key] = RunningServer(thread, settings)
-        return running[key]
+        if media is None and key in running:
+            return running[key]
+        settings = make_settings(**overrides)
+        app = create_app(settings, media=media or no_media(tmp_path_factory.mktemp("media")))
+        server = RunningServer(ServerThread(app, ws_max_size=16 << 20).start(), settings)
+        if media is None:
+            running[key] = server
+        else:  # a test's own media service: never shared
+            extra.append(server)
+        return server
 
     yield start
-    for server in running.values():
+    for server in [*running.values(), *extra]:
         server.thread.stop()
 
 

@@ -57,5 +57,16 @@ class NativeClient:
             if event.get("type") == kind and all(event.get(k) == v for k, v in match.items()):
                 return event
 
+    async def find(self, kind: str, timeout: float = 60.0, after: int = 0, **match: Any) -> dict[str, Any]:
+        """The first event of `kind` matching `match` among those received since index `after`,
+        reading more as needed. Unlike `expect`, order relative to other events does not matter."""
+        checked = after
+        while True:
+            for event in self.events[checked:]:
+                if event.get("type") == kind and all(event.get(k) == v for k, v in match.items()):
+                    return event
+            checked = len(self.events)
+            await self.next(timeout)
+
     async def close(self) -> None:
         await self.ws.close()

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -17,6 +18,8 @@ from starlette.staticfiles import StaticFiles
 from . import __version__
 from .doors.native import native_door
 from .engines import Engines, load_engines
+from .http_api import media_routes
+from .media.service import MediaService
 from .settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -30,13 +33,21 @@ async def health(request: Request) -> JSONResponse:
         "sessions": len(state.sessions),
         "engines": engines.describe() if engines else None,
         "tts_engines": engines.tts.status() if engines else None,
+        "media": state.media.providers.describe(),
     }
     return JSONResponse(body, status_code=200 if engines is not None else 503)
 
 
-def create_app(settings: Settings | None = None, engines: Engines | None = None) -> Starlette:
-    """Build the app. Engines are loaded at startup unless given (they are shared per process anyway)."""
+def create_app(
+    settings: Settings | None = None,
+    engines: Engines | None = None,
+    media: MediaService | None = None,
+) -> Starlette:
+    """Build the app. Engines are loaded at startup unless given (they are shared per process anyway);
+    the media service is built from the provider settings (MJ_SERVER, SUNO_SERVER, …) unless given."""
     settings = settings or get_settings()
+    media = media or MediaService.from_settings()
+    files_dir = media.files_dir or Path("data/media")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -44,16 +55,26 @@ def create_app(settings: Settings | None = None, engines: Engines | None = None)
         app.state.sessions = set()
         # Loading models takes seconds of CPU; a thread keeps the loop responsive meanwhile.
         app.state.engines = engines or await asyncio.to_thread(load_engines, settings)
+        await media.start()
+        log.info("media: %s", media.providers.describe())
         log.info("voicechat %s ready", __version__)
-        yield
+        try:
+            yield
+        finally:
+            await media.stop()
 
+    (files_dir / "uploads").mkdir(parents=True, exist_ok=True)
     routes: list[Any] = [
         Route("/health", health),
         WebSocketRoute("/ws", native_door),
+        *media_routes,
+        Mount(media.files_url_prefix, StaticFiles(directory=files_dir), name="media-files"),
     ]
     if (settings.static_dir / "index.html").exists():
         routes.append(Mount("/", StaticFiles(directory=settings.static_dir, html=True), name="static"))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.settings = settings
     app.state.sessions = set()
+    app.state.media = media
+    app.state.uploads_dir = files_dir / "uploads"
     return app

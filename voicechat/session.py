@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,7 +24,10 @@ from .audio import StreamResampler, duration_ms, resample_pcm16
 from .engines import Engines
 from .history import History
 from .llm import ChatError
+from .media.service import MediaService
+from .media_bridge import MediaBridge
 from .protocol import SessionConfig, SessionUpdate, describe_validation_error
+from .router import ActionRoute
 from .settings import Settings
 from .stt import ignore_reason
 from .turn import Turn, TurnInput
@@ -58,6 +62,9 @@ class Session:
     engines: Engines
     settings: Settings
     send: Send
+    media: MediaService | None = None
+    owner: str = "local"  # the user this session speaks for; media jobs are shared per user
+    uploads_dir: Path | None = None
     id: str = field(default_factory=lambda: "sess_" + uuid.uuid4().hex[:12])
 
     def __post_init__(self) -> None:
@@ -70,15 +77,32 @@ class Session:
         self._current: Turn | None = None
         self._audible: _Audible | None = None
         self._closed = False
+        self.media_bridge: MediaBridge | None = None
         self._build_input()
 
     # --- lifecycle --------------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._worker = asyncio.create_task(self._run_turns(), name=f"{self.id}-turns")
+        if self.media is not None:
+            self.media_bridge = MediaBridge(self.media, self.owner, self.send, self._notify, self.uploads_dir)
+
+    def hotwords(self) -> str:
+        """Vocabulary for whisper: the configured words, plus media follow-ups once they make sense."""
+        words = [self.settings.stt_hotwords]
+        if self.media_bridge is not None:
+            words.append(self.media_bridge.vocabulary())
+        return " ".join(w for w in words if w)
+
+    def _notify(self, line: str) -> None:
+        """Say something unprompted (a media job finished), after any turn in progress."""
+        if not self._closed:
+            self._queue.put_nowait(TurnInput(notice=line, ended_at=time.monotonic()))
 
     async def close(self) -> None:
         self._closed = True
+        if self.media_bridge is not None:
+            await self.media_bridge.close()
         if self._current is not None:
             self._current.cancel("closed")
         if self._worker is not None:
@@ -199,6 +223,26 @@ class Session:
     async def _on_history(self, event: dict[str, Any]) -> None:
         await self.send({"type": "conversation", "messages": self.history.messages()})
 
+    async def _on_media_action(self, event: dict[str, Any]) -> None:
+        job_id, action, index = event.get("job_id"), event.get("action"), event.get("index", 0)
+        if self.media_bridge is None:
+            raise SessionError("media_unavailable", "media generation is not enabled on this server")
+        if not isinstance(job_id, str) or action not in ("upscale", "variation", "reroll") \
+                or not isinstance(index, int) or not 0 <= index <= 4:
+            raise SessionError("invalid_event", "`media.action` needs `job_id`, `action` "
+                               "(upscale|variation|reroll) and `index` 1-4 (0 for reroll)")
+        pressed = ActionRoute(job_id, action, index)
+        self._queue.put_nowait(TurnInput(action=pressed, ended_at=time.monotonic()))
+
+    async def _on_media_attach(self, event: dict[str, Any]) -> None:
+        if self.media_bridge is None:
+            raise SessionError("media_unavailable", "media generation is not enabled on this server")
+        try:
+            count = self.media_bridge.attach(event.get("upload_ids"))  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise SessionError("invalid_event", str(exc)) from exc
+        await self.send({"type": "media.attached", "count": count})
+
     async def _on_ping(self, event: dict[str, Any]) -> None:
         await self.send({"type": "pong", "id": event.get("id")})
 
@@ -274,4 +318,6 @@ _HANDLERS: dict[str, Callable[[Session, dict[str, Any]], Awaitable[None]]] = {
     "playback": Session._on_playback,
     "conversation.get": Session._on_history,
     "ping": Session._on_ping,
+    "media.action": Session._on_media_action,
+    "media.attach": Session._on_media_attach,
 }

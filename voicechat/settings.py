@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     stt_cpu_threads: int = Field(0, description="CPU threads for whisper (0 = all cores).")
     stt_workers: int = Field(1, description="Transcriptions run at once.")
     stt_beam_size: int = Field(1, description="Beam size (1 = greedy, fastest).")
+    stt_hotwords: str = Field("", description="Words whisper should listen for (names, jargon).")
     language: str = Field("en", description="Spoken language (ISO code) or `auto` to detect.")
 
     # --- chat -----------------------------------------------------------------------------------

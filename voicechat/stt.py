@@ -81,7 +81,9 @@ class SpeechToText(Protocol):
 
     description: str
 
-    async def transcribe(self, pcm16: bytes, language: str | None) -> Transcript: ...
+    async def transcribe(
+        self, pcm16: bytes, language: str | None, hotwords: str | None = None
+    ) -> Transcript: ...
 
 
 class WhisperSTT:
@@ -109,8 +111,11 @@ class WhisperSTT:
             f"from {self.source.origin}"
         )
 
-    def transcribe_sync(self, pcm16: bytes, language: str | None) -> Transcript:
-        """Transcribe 16 kHz mono PCM16. `language=None` or `auto` lets whisper detect it."""
+    def transcribe_sync(self, pcm16: bytes, language: str | None, hotwords: str | None = None) -> Transcript:
+        """Transcribe 16 kHz mono PCM16. `language=None` or `auto` lets whisper detect it.
+
+        `hotwords` nudges the decoder towards words it would otherwise mishear ("upscale").
+        """
         started = time.perf_counter()
         audio = pcm16_to_float(pcm16)
         if language in (None, "", "auto") or not self.multilingual:
@@ -122,6 +127,7 @@ class WhisperSTT:
             condition_on_previous_text=False,
             without_timestamps=True,
             vad_filter=False,
+            hotwords=hotwords or None,
         )
         parts = list(segments)
         text = " ".join(s.text.strip() for s in parts).strip()
@@ -138,9 +144,9 @@ class WhisperSTT:
             segments=[{"start": s.start, "end": s.end, "text": s.text.strip()} for s in parts],
         )
 
-    async def transcribe(self, pcm16: bytes, language: str | None) -> Transcript:
+    async def transcribe(self, pcm16: bytes, language: str | None, hotwords: str | None = None) -> Transcript:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self.transcribe_sync, pcm16, language)
+        return await loop.run_in_executor(self._pool, self.transcribe_sync, pcm16, language, hotwords)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .audio import duration_ms
 from .llm import ChatError
+from .router import ActionRoute
 from .sentences import SentenceChunker
 from .stt import Transcript
 from .tts import TTSError
@@ -25,11 +27,13 @@ APOLOGY = "Sorry, I can't reach my language model right now. Please try again in
 
 @dataclass
 class TurnInput:
-    """What starts a turn: an utterance to transcribe, or typed text."""
+    """What starts a turn: an utterance to transcribe, typed text, a media button, or a notice to say."""
 
     ended_at: float  # monotonic end of the user's speech (last voiced audio) or arrival of the text
     utterance: Utterance | None = None
     text: str | None = None
+    action: ActionRoute | None = None  # a Midjourney U/V/reroll button: the same as saying it
+    notice: str | None = None  # something the assistant says unprompted (a media job finished)
 
 
 @dataclass
@@ -38,6 +42,11 @@ class SpokenPiece:
     start_ms: float
     end_ms: float
     apology: bool = False
+
+
+async def _said(line: str) -> AsyncIterator[str]:
+    """A fixed line as a one-delta reply stream."""
+    yield line
 
 
 def _ms(later: float | None, earlier: float) -> int | None:
@@ -64,6 +73,7 @@ class Turn:
         self.first_audio_at: float | None = None
         self.tts_engine: str | None = None
         self.error_code: str | None = None
+        self.media_job_id: str | None = None
         self.finished = False
         self._task: asyncio.Task[None] | None = None
 
@@ -134,24 +144,39 @@ class Turn:
 
     async def _run(self) -> None:
         session = self.session
-        if self.item.utterance is not None:
-            if not await self._transcribe():
-                return
-        await session.send({"type": "transcript", "turn_id": self.id, "text": self.user_text,
-                            "language": self.transcript.language if self.transcript else None,
-                            "source": "speech" if self.transcript else "text"})
-        session.history.add_user(self.user_text, self)
+        if self.item.notice is not None:
+            await self._reply(_said(self.item.notice), remember=True)
+            return
+        if self.item.utterance is not None and not await self._transcribe():
+            return
+        if self.item.action is None:
+            await session.send({"type": "transcript", "turn_id": self.id, "text": self.user_text,
+                                "language": self.transcript.language if self.transcript else None,
+                                "source": "speech" if self.transcript else "text"})
+            session.history.add_user(self.user_text, self)
+        bridge = session.media_bridge
+        routed = self.item.action or (await bridge.route(self.user_text) if bridge else None)
+        if routed is not None and bridge is not None:
+            line, job = await bridge.run(routed)
+            self.media_job_id = job.id if job else None
+            await self._reply(_said(line), remember=self.item.action is None)
+            return
         messages = session.history.for_model(session.config.system_prompt)
-        session.history.add_assistant(self)
-        await session.send({"type": "reply.started", "turn_id": self.id})
+        await self._reply(session.engines.chat.stream(messages), remember=True)
 
+    async def _reply(self, deltas: AsyncIterator[str], remember: bool) -> None:
+        """Stream reply text to the client and speak it sentence by sentence as it arrives."""
+        session = self.session
+        if remember:
+            session.history.add_assistant(self)
+        await session.send({"type": "reply.started", "turn_id": self.id})
         pieces: asyncio.Queue[SpokenPiece | None] = asyncio.Queue()
         speaker = asyncio.create_task(self._speak(pieces))
         chunker = SentenceChunker(first_chunk_chars=session.settings.tts_first_chunk_chars)
         error: ChatError | None = None
         try:
             try:
-                async for delta in session.engines.chat.stream(messages):
+                async for delta in deltas:
                     if self.first_token_at is None:
                         self.first_token_at = time.monotonic()
                     self.reply_text += delta
@@ -179,7 +204,7 @@ class Turn:
         language = session.config.language
         try:
             self.transcript = await session.engines.stt.transcribe(
-                self.item.utterance.pcm, None if language == "auto" else language
+                self.item.utterance.pcm, None if language == "auto" else language, session.hotwords()
             )
         except Exception as exc:  # a model failure is this turn's problem, not the session's
             log.exception("session %s %s: transcription failed", session.id, self.id)
@@ -244,4 +269,6 @@ class Turn:
             event["reason"] = self.stop_reason
         if self.error_code:
             event["error"] = self.error_code
+        if self.media_job_id:
+            event["media_job_id"] = self.media_job_id
         return event

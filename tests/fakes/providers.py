@@ -8,7 +8,7 @@ steps each task through its provider's statuses one poll at a time, and injects 
     fake.fault("luma", "slow", delay=1.0)            # answer after the client's timeout
     fake.stuck.add("kling")                          # never finishes
     fake.fail_with["pika"] = "out of credits"        # the provider reports a failure
-    fake.mj_submit_codes = [23, 1]                   # next Midjourney submits answer these codes
+    fake.state.mj_submit_codes = [23, 1]             # next Midjourney submits answer these codes
 
 The per-provider routes live in `media_routes.py`.
 """

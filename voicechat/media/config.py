@@ -148,6 +148,10 @@ class ProviderSet:
     def get(self, name: str) -> MediaProvider | None:
         return self.adapters.get(name)
 
+    def describe(self) -> dict[str, str | None]:
+        """Which provider serves each kind (None: not set up), for logs and `/health`."""
+        return {kind.value: self.defaults.get(kind) for kind in MediaKind}
+
     def missing_reason(self, kind: MediaKind) -> str:
         return self.missing.get(kind) or _unconfigured_sentence(kind)
 

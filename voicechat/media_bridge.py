@@ -1,0 +1,137 @@
+"""Connects a voice session to the media service: routes transcripts, submits jobs, relays job updates.
+
+The session's turn asks `MediaBridge.route` whether an utterance is a media request; if so `run` submits
+it (or acts on an earlier grid) and returns the short line the assistant says. Job updates for the
+session's user reach the client as `media.job` events; when a job this session started finishes, the
+completion line is queued as a spoken notice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import mimetypes
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from .media import acknowledgement
+from .media.jobs import Job, JobStatus
+from .media.service import MediaError, MediaService
+from .router import ActionRoute, ChatRoute, MediaRoute, route
+
+log = logging.getLogger(__name__)
+
+Route = MediaRoute | ActionRoute
+MAX_ATTACHMENTS = 5
+
+
+class MediaBridge:
+    """Per-session view of the shared MediaService."""
+
+    def __init__(
+        self,
+        service: MediaService,
+        owner: str,
+        send: Callable[[dict[str, Any]], Awaitable[None]],
+        notify: Callable[[str], None],
+        uploads_dir: Path | None,
+    ) -> None:
+        self.service = service
+        self.owner = owner
+        self._send = send
+        self._notify = notify
+        self._uploads_dir = uploads_dir
+        self._started: set[str] = set()  # jobs this session started: it speaks their completion
+        self._attachments: list[str] = []
+        self._grid_seen = False
+        self._queue = service.subscribe(owner)
+        self._relay = asyncio.create_task(self._forward(), name=f"media-relay-{owner}")
+
+    async def close(self) -> None:
+        self.service.unsubscribe(self.owner, self._queue)
+        self._relay.cancel()
+        try:
+            await self._relay
+        except (asyncio.CancelledError, Exception):
+            pass
+
+    async def _forward(self) -> None:
+        while True:
+            update = await self._queue.get()
+            try:
+                await self._send(update)
+            except Exception:  # the client is gone; the session will close us
+                return
+            job = update.get("job", {})
+            if update.get("event") == "succeeded" and job.get("result", {}).get("buttons"):
+                self._grid_seen = True
+            if update.get("event") in ("succeeded", "failed") and job.get("id") in self._started:
+                self._started.discard(job["id"])
+                if update.get("message"):
+                    self._notify(update["message"])
+
+    def vocabulary(self) -> str:
+        """Follow-up words whisper tends to mishear ("upscale" -> "let's kill"), once a grid exists."""
+        return "Upscale, variation, reroll." if self._grid_seen else ""
+
+    def attach(self, upload_ids: list[Any]) -> int:
+        """Reference images for the next media request (face swap, blend, Viggle, image to video)."""
+        if not isinstance(upload_ids, list) or not all(isinstance(u, str) for u in upload_ids):
+            raise ValueError("`upload_ids` must be a list of upload ids")
+        if len(upload_ids) > MAX_ATTACHMENTS:
+            raise ValueError(f"at most {MAX_ATTACHMENTS} images can be attached")
+        for upload_id in upload_ids:
+            self._upload_path(upload_id)  # fail now, not when the user speaks
+        self._attachments = list(upload_ids)
+        return len(self._attachments)
+
+    async def route(self, text: str) -> Route | None:
+        """A media route for this utterance, or None when it is ordinary chat."""
+        recent = await self.service.list(self.owner, limit=10)
+        routed = route(text, recent)
+        return None if isinstance(routed, ChatRoute) else routed
+
+    async def run(self, routed: Route) -> tuple[str, Job | None]:
+        """Submit or act; returns what the assistant says now, and the job (None when refused)."""
+        if isinstance(routed, ActionRoute):
+            try:
+                job = await self.service.act(routed.job_id, routed.action, routed.index, self.owner)
+            except MediaError as exc:
+                return str(exc), None
+        else:
+            request = routed.to_request()
+            images = await self._reference_images(routed)
+            if images:
+                request.options.setdefault("images", images)
+            job = await self.service.submit(request, self.owner)
+        if job.status is not JobStatus.FAILED:
+            self._started.add(job.id)
+        return acknowledgement(job), job
+
+    async def _reference_images(self, routed: MediaRoute) -> list[str]:
+        images = [self._data_url(u) for u in self._attachments]
+        self._attachments = []
+        if routed.source_job_id:
+            source = await self.service.get(routed.source_job_id)
+            if source is not None and source.status is JobStatus.SUCCEEDED:
+                picked = source.result.get("images") or source.result_urls
+                index = routed.source_index - 1 if 0 < routed.source_index <= len(picked) else 0
+                if picked:
+                    images.append(picked[index])
+        return images
+
+    def _upload_path(self, upload_id: str) -> Path:
+        if self._uploads_dir is None or not upload_id.isalnum():
+            raise ValueError(f"unknown upload {upload_id!r}")
+        matches = list(self._uploads_dir.glob(upload_id + ".*"))
+        if not matches:
+            raise ValueError(f"unknown upload {upload_id!r}")
+        return matches[0]
+
+    def _data_url(self, upload_id: str) -> str:
+        path = self._upload_path(upload_id)
+        mime = mimetypes.guess_type(path.name)[0] or "image/png"
+        return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode()
+
