@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ def make_settings(**overrides: Any) -> Settings:
         "host": "127.0.0.1",
         "port": 0,
         "vad_hangover_ms": 500,
+        "db_path": Path(tempfile.mkdtemp(prefix="voicechat-db-")) / "voicechat.sqlite3",
     }
     base.update(overrides)
     return Settings(_env_file=None, **base)  # type: ignore[call-arg]

@@ -30,7 +30,8 @@ class ServerProcess:
 def server_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     data = tmp_path_factory.mktemp("data")
     env = {**os.environ, "VOICECHAT_MODELS_DIR": str(ROOT / "models"), "PYTHONUNBUFFERED": "1",
-           "VOICECHAT_MEDIA_DB": str(data / "media.sqlite3"), "VOICECHAT_MEDIA_DIR": str(data / "media")}
+           "VOICECHAT_MEDIA_DB": str(data / "media.sqlite3"), "VOICECHAT_MEDIA_DIR": str(data / "media"),
+           "VOICECHAT_DB_PATH": str(data / "voicechat.sqlite3")}
     env.pop("OPENAI_API_BASE_URL", None)
     proc = subprocess.Popen([sys.executable, "server.py", "--port", "0"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

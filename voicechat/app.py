@@ -18,9 +18,10 @@ from starlette.staticfiles import StaticFiles
 from . import __version__
 from .doors.native import native_door
 from .engines import Engines, load_engines
-from .http_api import media_routes
+from .http_api import conversation_routes, media_routes
 from .media.service import MediaService
 from .settings import Settings, get_settings
+from .store import ConversationStore
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ def create_app(
         app.state.sessions = set()
         # Loading models takes seconds of CPU; a thread keeps the loop responsive meanwhile.
         app.state.engines = engines or await asyncio.to_thread(load_engines, settings)
+        app.state.store = store = ConversationStore(settings.db_path)
         await media.start()
         log.info("media: %s", media.providers.describe())
         log.info("voicechat %s ready", __version__)
@@ -62,12 +64,14 @@ def create_app(
             yield
         finally:
             await media.stop()
+            store.close()
 
     (files_dir / "uploads").mkdir(parents=True, exist_ok=True)
     routes: list[Any] = [
         Route("/health", health),
         WebSocketRoute("/ws", native_door),
         *media_routes,
+        *conversation_routes,
         Mount(media.files_url_prefix, StaticFiles(directory=files_dir), name="media-files"),
     ]
     if (settings.static_dir / "index.html").exists():

@@ -1,4 +1,4 @@
-"""Plain HTTP routes around media: job listing and lookup, and reference-image uploads."""
+"""Plain HTTP routes: conversations, media jobs and their lookup, and reference-image uploads."""
 
 from __future__ import annotations
 
@@ -77,6 +77,28 @@ async def upload(request: Request) -> JSONResponse:
     return JSONResponse({"id": upload_id, "url": f"{prefix}/uploads/{upload_id}.{ext}", "bytes": len(data)},
                         status_code=201)
 
+
+async def list_conversations(request: Request) -> JSONResponse:
+    try:
+        limit = max(1, min(100, int(request.query_params.get("limit", "20"))))
+    except ValueError:
+        return error(400, "invalid_limit", "limit must be a whole number from 1 to 100")
+    found = await request.app.state.store.conversations(_owner(request), limit)
+    return JSONResponse({"conversations": found})
+
+
+async def get_conversation(request: Request) -> JSONResponse:
+    conversation_id = request.path_params["conversation_id"]
+    found = await request.app.state.store.conversation(conversation_id, _owner(request))
+    if found is None:
+        return error(404, "conversation_not_found", "no such conversation")
+    return JSONResponse(found)
+
+
+conversation_routes = [
+    Route("/api/conversations", list_conversations),
+    Route("/api/conversations/{conversation_id}", get_conversation),
+]
 
 media_routes = [
     Route("/api/jobs", list_jobs),

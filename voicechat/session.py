@@ -29,6 +29,7 @@ from .media_bridge import MediaBridge
 from .protocol import SessionConfig, SessionUpdate, describe_validation_error
 from .router import ActionRoute
 from .settings import Settings
+from .store import ConversationStore, StoreError
 from .stt import ignore_reason
 from .turn import Turn, TurnInput
 from .vad import VAD_RATE, Segmenter, SegmenterConfig, SpeechStarted, SpeechStopped
@@ -63,6 +64,8 @@ class Session:
     settings: Settings
     send: Send
     media: MediaService | None = None
+    store: ConversationStore | None = None
+    door: str = "native"
     owner: str = "local"  # the user this session speaks for; media jobs are shared per user
     uploads_dir: Path | None = None
     id: str = field(default_factory=lambda: "sess_" + uuid.uuid4().hex[:12])
@@ -77,15 +80,29 @@ class Session:
         self._current: Turn | None = None
         self._audible: _Audible | None = None
         self._closed = False
+        self._storage_warned = False
         self.media_bridge: MediaBridge | None = None
         self._build_input()
 
     # --- lifecycle --------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        if self.store is not None:
+            try:
+                await self.store.open_conversation(self.id, self.owner, self.door)
+            except StoreError as exc:
+                await self.storage_failed(exc)
         self._worker = asyncio.create_task(self._run_turns(), name=f"{self.id}-turns")
         if self.media is not None:
             self.media_bridge = MediaBridge(self.media, self.owner, self.send, self._notify, self.uploads_dir)
+
+    async def storage_failed(self, exc: StoreError) -> None:
+        """The conversation could not be saved (disk full…): say so once, keep talking."""
+        log.error("session %s: %s", self.id, exc)
+        if not self._storage_warned:
+            self._storage_warned = True
+            await self.send({"type": "error", "code": "storage_failed", "recoverable": True,
+                             "message": "this conversation could not be saved; it continues unsaved"})
 
     def hotwords(self) -> str:
         """Vocabulary for whisper: the configured words, plus media follow-ups once they make sense."""
@@ -217,6 +234,8 @@ class Session:
         if turn is None:
             return
         turn.report_played(float(played))
+        if turn.finished:
+            await turn.persist_heard()
         if self._audible and self._audible.turn is turn and (event.get("done") or played >= turn.audio_ms):
             self._audible = None
 

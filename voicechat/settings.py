@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     models_dir: Path = Field(
         Path("models"), description="Writable folder where bundled models are assembled."
     )
+    db_path: Path = Field(
+        Path("data/voicechat.sqlite3"), description="SQLite file for conversations (WAL; survives kill -9)."
+    )
     static_dir: Path = Field(
         Path(__file__).resolve().parent.parent / "static", description="Folder of the browser page."
     )
@@ -123,6 +126,37 @@ class Settings(BaseSettings):
     def api_key(self) -> str | None:
         """The chat key in clear text, for the Authorization header only."""
         return self.openai_api_key.get_secret_value() if self.openai_api_key else None
+
+    # --- doors: REST, Wyoming, remote engines ---------------------------------------------------
+    rest_max_upload_bytes: int = Field(
+        25 << 20, description="Largest audio file `POST /v1/audio/transcriptions` accepts (bytes)."
+    )
+    rest_max_input_chars: int = Field(4096, description="Longest `input` text `POST /v1/audio/speech` accepts.")
+    wyoming_uri: str | None = Field(
+        None, description="Serve Wyoming (Home Assistant) at this URI, e.g. `tcp://127.0.0.1:10300`. Unset = off."
+    )
+    wyoming_allow_remote: bool = Field(
+        False, description="Allow Wyoming to bind beyond loopback (the protocol has no authentication)."
+    )
+    stt_url: str | None = Field(
+        None, description="OpenAI-compatible server for speech to text (`/v1/audio/transcriptions`: speaches, "
+        "another voicechat, OpenAI). Unset = local whisper."
+    )
+    stt_api_key: SecretStr | None = Field(None, description="Bearer key for the remote STT server.")
+    stt_remote_model: str = Field("whisper-1", description="Model name sent to the remote STT server.")
+    tts_url: str | None = Field(
+        None, description="OpenAI-compatible server for speech (`/v1/audio/speech`), tried first; local "
+        "Piper speaks when it fails. Unset = local only."
+    )
+    tts_api_key: SecretStr | None = Field(None, description="Bearer key for the remote TTS server.")
+    tts_remote_model: str = Field("tts-1", description="Model name sent to the remote TTS server.")
+    tts_remote_voice: str = Field("alloy", description="Voice sent to the remote TTS server.")
+    remote_timeout_s: float = Field(30.0, description="Seconds a remote STT or TTS call may take.")
+
+    @field_validator("stt_url", "tts_url", "wyoming_uri")
+    @classmethod
+    def _remote_url(cls, value: str | None) -> str | None:
+        return value.strip().rstrip("/") or None if value else None
 
 
 @lru_cache(maxsize=1)

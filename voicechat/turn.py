@@ -13,6 +13,7 @@ from .audio import duration_ms
 from .llm import ChatError
 from .router import ActionRoute
 from .sentences import SentenceChunker
+from .store import StoreError
 from .stt import Transcript
 from .tts import TTSError
 from .vad import Utterance
@@ -100,7 +101,26 @@ class Turn:
             self.status, self.error_code = "failed", "internal"
             await self.session.send({"type": "error", "code": "internal", "recoverable": True,
                                      "turn_id": self.id, "message": "the turn failed unexpectedly"})
+        if self.status != "ignored":
+            await self._persist()
         await self.session.send(self._done_event())
+
+    async def persist_heard(self) -> None:
+        """The client reported what it played after the turn ended: store the truncated reply."""
+        if self.status not in ("ignored", "running"):
+            await self._persist()
+
+    async def _persist(self) -> None:
+        """Save the turn as it stands; the client is told only after this returns."""
+        store = self.session.store
+        if store is None:
+            return
+        try:
+            await store.save_turn(self.session.id, self.id, user_text=self.user_text,
+                                  assistant_text=self.heard_text(), status=self.status,
+                                  timings=self._timings(), media_job_id=self.media_job_id)
+        except StoreError as exc:
+            await self.session.storage_failed(exc)
 
     def cancel(self, reason: str) -> None:
         if self._task is not None and not self._task.done():
@@ -150,6 +170,7 @@ class Turn:
         if self.item.utterance is not None and not await self._transcribe():
             return
         if self.item.action is None:
+            await self._persist()
             await session.send({"type": "transcript", "turn_id": self.id, "text": self.user_text,
                                 "language": self.transcript.language if self.transcript else None,
                                 "source": "speech" if self.transcript else "text"})
@@ -248,8 +269,16 @@ class Turn:
                     await session.send({"type": "error", "code": "tts_failed", "recoverable": True,
                                         "turn_id": self.id, "message": str(exc)})
 
-    def _done_event(self) -> dict[str, Any]:
+    def _timings(self) -> dict[str, int | None]:
         ended = self.item.ended_at
+        return {
+            "transcript_ms": _ms(self.transcript_at, ended),
+            "first_token_ms": _ms(self.first_token_at, ended),
+            "first_audio_ms": _ms(self.first_audio_at, ended),
+            "stt_ms": round(self.transcript.elapsed_ms) if self.transcript else None,
+        }
+
+    def _done_event(self) -> dict[str, Any]:
         event: dict[str, Any] = {
             "type": "turn.done",
             "turn_id": self.id,
@@ -258,12 +287,7 @@ class Turn:
             "text": self.heard_text(),
             "audio_ms": round(self.audio_ms),
             "tts_engine": self.tts_engine,
-            "timings": {
-                "transcript_ms": _ms(self.transcript_at, ended),
-                "first_token_ms": _ms(self.first_token_at, ended),
-                "first_audio_ms": _ms(self.first_audio_at, ended),
-                "stt_ms": round(self.transcript.elapsed_ms) if self.transcript else None,
-            },
+            "timings": self._timings(),
         }
         if self.stop_reason:
             event["reason"] = self.stop_reason

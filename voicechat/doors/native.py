@@ -42,7 +42,7 @@ async def native_door(websocket: WebSocket) -> None:
                 await websocket.send_text(json.dumps(item, ensure_ascii=False))
 
     session = Session(engines=state.engines, settings=settings, send=send, media=state.media,
-                      uploads_dir=state.uploads_dir)
+                      store=state.store, uploads_dir=state.uploads_dir)
     writer = asyncio.create_task(pump(), name=f"{session.id}-writer")
     state.sessions.add(session)
     await session.start()

@@ -62,6 +62,8 @@ class MediaSettings(BaseSettings):
     # Where images that arrive as bytes (b64_json) are written; the app serves them at /media/files.
     voicechat_media_dir: str = "data/media"
     voicechat_media_openai_image_model: str = "dall-e-3"
+    # Unset: each provider's own habit (Midjourney 5 s, Suno 5.1 s…); a gateway of one's own may allow faster.
+    voicechat_media_poll_interval_s: float | None = None
 
     def chosen_provider(self, kind: MediaKind) -> str | None:
         return getattr(self, f"voicechat_media_{kind.value}_provider")
@@ -201,6 +203,8 @@ def build_providers(
 ) -> ProviderSet:
     """Adapters for every configured provider. Overrides (poll interval, cap, timeout) are for tests."""
     settings = settings or MediaSettings()
+    if poll_interval_s is None:
+        poll_interval_s = settings.voicechat_media_poll_interval_s
     configs = {name: resolve(settings, name) for name in ADAPTERS}
     adapters: list[MediaProvider] = []
     for name, config in configs.items():

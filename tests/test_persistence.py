@@ -1,0 +1,143 @@
+"""Conversations and media jobs survive: saved before the client is told, readable over HTTP,
+intact after `kill -9`, and an unfinished media job finishes after the restart."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT
+from tests.fakes.providers import MJ_SECRET, shared_fake
+from tests.speech import piper_speech, silence
+from tests.wsclient import NativeClient
+
+
+async def test_conversation_is_saved_with_timings_and_truncation(remote_server, fake_chat):
+    fake_chat.mode = "long"
+    client = await NativeClient.connect(remote_server.ws)
+    session_id = client.ready["session_id"]
+    await client.stream(silence(300) + piper_speech("Tell me everything about the history of Rome.")
+                        + silence(900))
+    start = await client.expect("reply.audio.start")
+    await client.send({"type": "reply.cancel"})
+    await client.expect("turn.done")
+    await client.send({"type": "playback", "turn_id": start["turn_id"], "played_ms": 1200})
+    fake_chat.mode = "ok"
+    await client.send({"type": "text", "text": "Thanks"})
+    await client.expect("turn.done", turn_id="turn_2")
+    await client.close()
+
+    async with httpx.AsyncClient(base_url=remote_server.http) as http:
+        listed = (await http.get("/api/conversations")).json()["conversations"]
+        saved = next(c for c in listed if c["id"] == session_id)
+        one = (await http.get(f"/api/conversations/{session_id}")).json()
+        assert (await http.get("/api/conversations/nope")).status_code == 404
+    assert one == saved
+    first, second = saved["turns"]
+    assert "history of rome" in first["user_text"].lower()
+    assert first["status"] == "interrupted"
+    full = fake_chat.reply_for(first["user_text"])
+    assert 0 < len(first["assistant_text"]) < len(full) / 4  # what was heard, not what was written
+    assert first["timings"]["transcript_ms"] > 0
+    assert second["user_text"] == "Thanks" and second["status"] == "completed"
+
+
+class Server:
+    """`python server.py` as a subprocess; its log is drained in a thread."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen([sys.executable, "server.py", "--port", "0"], cwd=ROOT, env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.log: list[str] = []
+        self.port = 0
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.log.append(line)
+            found = re.search(r"Uvicorn running on http://127\.0\.0\.1:(\d+)", line)
+            if found:
+                self.port = int(found.group(1))
+                break
+        assert self.port, "".join(self.log)
+        threading.Thread(target=lambda: self.log.extend(self.proc.stdout or []), daemon=True).start()
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def kill9(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def server_env(tmp_path: Path, fake_chat) -> dict[str, str]:
+    fake = shared_fake()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "MJ_", "VOICECHAT_"))}
+    env.update({
+        "PYTHONUNBUFFERED": "1",
+        "VOICECHAT_MODELS_DIR": str(ROOT / "models"),
+        "VOICECHAT_DB_PATH": str(tmp_path / "voicechat.sqlite3"),
+        "VOICECHAT_MEDIA_DB": str(tmp_path / "media.sqlite3"),
+        "VOICECHAT_MEDIA_DIR": str(tmp_path / "media"),
+        "VOICECHAT_MEDIA_POLL_INTERVAL_S": "0.1",
+        "OPENAI_API_BASE_URL": fake_chat.base_url,
+        "OPENAI_API_KEY": fake_chat.api_key,
+        "VOICECHAT_CHAT_TIMEOUT_S": "60",
+        "MJ_SERVER": fake.url,
+        "MJ_API_SECRET": MJ_SECRET,
+    })  # fmt: skip
+    return env
+
+
+async def test_kill_9_during_a_turn_and_a_media_job(server_env, fake_chat):
+    fake = shared_fake()
+    fake.stuck.add("midjourney")  # the job cannot finish before the crash
+    first = Server(server_env)
+    client = await NativeClient.connect(first.ws)
+    session_id = client.ready["session_id"]
+    await client.send({"type": "text", "text": "Draw a lighthouse in a storm"})
+    submitted = await client.find("media.job", event="submitted")
+    job_id = submitted["job"]["id"]
+    await client.find("media.job", event="progress")  # the provider has the job
+    await client.find("turn.done")
+    # A second turn is mid-reply when the server dies.
+    fake_chat.mode = "slow"
+    await client.send({"type": "text", "text": "What is the tallest lighthouse?"})
+    await client.expect("reply.started")
+    first.kill9()
+    await client.close()
+    fake_chat.server.call_soon(fake_chat.release.set)
+
+    fake.stuck.discard("midjourney")
+    fake_chat.mode = "ok"
+    second = Server(server_env)
+    try:
+        watcher = await NativeClient.connect(second.ws)  # same user: gets the resumed job's updates
+        done = await watcher.find("media.job", event="succeeded", timeout=60)
+        await watcher.close()
+        assert done["job"]["id"] == job_id and done["job"]["result_urls"]
+        async with httpx.AsyncClient(base_url=second.http) as http:
+            saved = (await http.get(f"/api/conversations/{session_id}")).json()
+            job = (await http.get(f"/api/jobs/{job_id}")).json()
+        assert job["status"] == "succeeded"
+        turns = saved["turns"]
+        assert [t["user_text"] for t in turns] == ["Draw a lighthouse in a storm",
+                                                  "What is the tallest lighthouse?"]
+        assert turns[0]["status"] == "completed" and turns[0]["media_job_id"] == job_id
+        assert turns[1]["status"] == "running"  # it was cut by the crash, and the record says so
+    finally:
+        second.proc.terminate()
+        second.proc.wait(timeout=30)
+        fake_chat.server.call_soon(fake_chat.release.clear)
