@@ -9,7 +9,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 from voicechat.settings import Settings  # noqa: E402
 
@@ -27,7 +28,9 @@ def table() -> str:
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     for name, field in Settings.model_fields.items():
         default = field.default
-        shown = "(unset)" if default is None else f"`{default}`"
+        if isinstance(default, Path) and default.is_absolute():  # a path inside the checkout
+            default = default.relative_to(ROOT)
+        shown = "(unset)" if default is None or str(default) in ("", "**********") else f"`{default}`"
         rows.append(f"| `{env_name(name, field)}` | {shown} | {field.description or ''} |")
     return "\n".join(rows)
 

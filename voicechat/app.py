@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -17,9 +18,12 @@ from starlette.staticfiles import StaticFiles
 
 from . import __version__
 from .doors.native import native_door
+from .doors.rest import rest_routes
+from .doors.wyoming import WyomingDoor
 from .engines import Engines, load_engines
 from .http_api import conversation_routes, media_routes
 from .media.service import MediaService
+from .security import SecurityMiddleware, check_exposure, install_log_redaction
 from .settings import Settings, get_settings
 from .store import ConversationStore
 
@@ -54,15 +58,22 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.sessions = set()
+        install_log_redaction()
         # Loading models takes seconds of CPU; a thread keeps the loop responsive meanwhile.
         app.state.engines = engines or await asyncio.to_thread(load_engines, settings)
         app.state.store = store = ConversationStore(settings.db_path)
         await media.start()
         log.info("media: %s", media.providers.describe())
+        app.state.wyoming = wyoming = WyomingDoor(settings, app.state) if settings.wyoming_uri else None
+        if wyoming is not None:
+            await wyoming.start(settings.wyoming_uri)  # type: ignore[arg-type]
+            app.state.wyoming_port = wyoming.port
         log.info("voicechat %s ready", __version__)
         try:
             yield
         finally:
+            if wyoming is not None:
+                await wyoming.stop()
             await media.stop()
             store.close()
 
@@ -72,11 +83,14 @@ def create_app(
         WebSocketRoute("/ws", native_door),
         *media_routes,
         *conversation_routes,
+        *rest_routes,
         Mount(media.files_url_prefix, StaticFiles(directory=files_dir), name="media-files"),
     ]
     if (settings.static_dir / "index.html").exists():
         routes.append(Mount("/", StaticFiles(directory=settings.static_dir, html=True), name="static"))
-    app = Starlette(routes=routes, lifespan=lifespan)
+    check_exposure(settings)
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    middleware=[Middleware(SecurityMiddleware, settings=settings)])
     app.state.settings = settings
     app.state.sessions = set()
     app.state.media = media

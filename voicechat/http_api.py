@@ -9,6 +9,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from .security import principal_user
+
 MAX_UPLOAD_BYTES = 10 << 20
 # Magic numbers, so a file is accepted for what it is, not for the name or type the client claims.
 _IMAGE_SIGNATURES = {
@@ -25,7 +27,7 @@ def error(status: int, code: str, message: str) -> JSONResponse:
 
 
 def _owner(request: Request) -> str:
-    return "local"  # one user per server until tokens map to users
+    return principal_user(request.state)
 
 
 async def list_jobs(request: Request) -> JSONResponse:

@@ -107,6 +107,23 @@ class Settings(BaseSettings):
         60, description="A long first sentence is cut at a comma past this many characters."
     )
 
+    # --- security ---------------------------------------------------------------------------------
+    tokens: SecretStr = Field(
+        SecretStr(""),
+        description="Access tokens, comma-separated; `user:token` names the user. Required for a "
+        "non-loopback bind. Clients send `Authorization: Bearer <token>` (or `?token=` on a WebSocket).",
+    )
+    allow_unauthenticated: bool = Field(
+        False, description="Serve a non-loopback address without tokens (a proxy authenticates)."
+    )
+    allowed_origins: str = Field(
+        "", description="Browser origins allowed on WebSockets besides the server's own (comma-separated)."
+    )
+    max_sessions: int = Field(32, description="Concurrent WebSocket sessions; more get close code 1013.")
+    max_connections_per_minute: int = Field(30, description="New WebSocket connections per client IP.")
+    max_requests_per_minute: int = Field(120, description="HTTP API requests per client IP.")
+    idle_timeout_s: float = Field(900.0, description="A WebSocket silent this long is closed.")
+
     # --- limits ---------------------------------------------------------------------------------
     max_message_bytes: int = Field(1 << 20, description="Largest WebSocket message accepted (bytes).")
     max_text_chars: int = Field(4000, description="Longest typed text or system prompt accepted.")
@@ -131,22 +148,27 @@ class Settings(BaseSettings):
     rest_max_upload_bytes: int = Field(
         25 << 20, description="Largest audio file `POST /v1/audio/transcriptions` accepts (bytes)."
     )
-    rest_max_input_chars: int = Field(4096, description="Longest `input` text `POST /v1/audio/speech` accepts.")
+    rest_max_input_chars: int = Field(
+        4096, description="Longest `input` text `POST /v1/audio/speech` accepts."
+    )
     wyoming_uri: str | None = Field(
-        None, description="Serve Wyoming (Home Assistant) at this URI, e.g. `tcp://127.0.0.1:10300`. Unset = off."
+        None,
+        description="Serve Wyoming (Home Assistant) at this URI, e.g. `tcp://127.0.0.1:10300`. Unset = off.",
     )
     wyoming_allow_remote: bool = Field(
         False, description="Allow Wyoming to bind beyond loopback (the protocol has no authentication)."
     )
     stt_url: str | None = Field(
-        None, description="OpenAI-compatible server for speech to text (`/v1/audio/transcriptions`: speaches, "
-        "another voicechat, OpenAI). Unset = local whisper."
+        None,
+        description="OpenAI-compatible server for speech to text (`/v1/audio/transcriptions`: speaches, "
+        "another voicechat, OpenAI). Unset = local whisper.",
     )
     stt_api_key: SecretStr | None = Field(None, description="Bearer key for the remote STT server.")
     stt_remote_model: str = Field("whisper-1", description="Model name sent to the remote STT server.")
     tts_url: str | None = Field(
-        None, description="OpenAI-compatible server for speech (`/v1/audio/speech`), tried first; local "
-        "Piper speaks when it fails. Unset = local only."
+        None,
+        description="OpenAI-compatible server for speech (`/v1/audio/speech`), tried first; local "
+        "Piper speaks when it fails. Unset = local only.",
     )
     tts_api_key: SecretStr | None = Field(None, description="Bearer key for the remote TTS server.")
     tts_remote_model: str = Field("tts-1", description="Model name sent to the remote TTS server.")

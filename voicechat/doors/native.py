@@ -14,13 +14,14 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from ..audio import SUPPORTED_RATES
 from ..protocol import PROTOCOL_VERSION
+from ..security import principal_user
 from ..session import Session, SessionError
 
 log = logging.getLogger(__name__)
 
 
-def _error(code: str, message: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "error", "code": code, "message": message, "recoverable": True, **extra}
+def _error(code: str, message: str, recoverable: bool = True) -> dict[str, Any]:
+    return {"type": "error", "code": code, "message": message, "recoverable": recoverable}
 
 
 async def native_door(websocket: WebSocket) -> None:
@@ -42,7 +43,7 @@ async def native_door(websocket: WebSocket) -> None:
                 await websocket.send_text(json.dumps(item, ensure_ascii=False))
 
     session = Session(engines=state.engines, settings=settings, send=send, media=state.media,
-                      store=state.store, uploads_dir=state.uploads_dir)
+                      store=state.store, uploads_dir=state.uploads_dir, owner=principal_user(websocket.state))
     writer = asyncio.create_task(pump(), name=f"{session.id}-writer")
     state.sessions.add(session)
     await session.start()
@@ -62,7 +63,12 @@ async def native_door(websocket: WebSocket) -> None:
     })  # fmt: skip
     try:
         while True:
-            message = await websocket.receive()
+            try:
+                message = await asyncio.wait_for(websocket.receive(), timeout=settings.idle_timeout_s)
+            except TimeoutError:
+                await send(_error("idle_timeout", f"no message for {settings.idle_timeout_s:g} s; closing",
+                                  recoverable=False))
+                break
             if message["type"] == "websocket.disconnect":
                 break
             try:
