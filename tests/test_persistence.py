@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import websockets
 
 from tests.conftest import ROOT
 from tests.fakes.providers import MJ_SECRET, shared_fake
@@ -141,3 +142,40 @@ async def test_kill_9_during_a_turn_and_a_media_job(server_env, fake_chat):
         second.proc.terminate()
         second.proc.wait(timeout=30)
         fake_chat.server.call_soon(fake_chat.release.clear)
+
+
+async def test_sigterm_lets_the_running_turn_finish_then_closes(server_env, fake_chat):
+    server = Server(server_env)
+    client = await NativeClient.connect(server.ws)
+    fake_chat.mode = "slow"
+    try:
+        await client.send({"type": "text", "text": "Tell me about the moon"})
+        await client.expect("reply.started")
+        server.proc.send_signal(signal.SIGTERM)
+        # Shutdown has begun: nobody new gets in...
+        drained = next(line for line in iter_log(server) if "letting 1 sessions finish" in line)
+        assert drained
+        with pytest.raises(OSError):
+            await NativeClient.connect(server.ws)
+        # ...while the turn in progress is allowed to end.
+        fake_chat.server.call_soon(fake_chat.release.set)
+        done = await client.expect("turn.done")
+        assert done["status"] == "completed"
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await client.next(timeout=30)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+        assert server.proc.wait(timeout=30) in (0, -signal.SIGTERM)
+    finally:
+        fake_chat.server.call_soon(fake_chat.release.clear)
+        if server.proc.poll() is None:
+            server.proc.kill()
+
+
+def iter_log(server: Server):
+    """Lines of the server's log as they arrive (the drain thread appends them)."""
+    seen = 0
+    while server.proc.poll() is None or seen < len(server.log):
+        while seen < len(server.log):
+            yield server.log[seen]
+            seen += 1
+        threading.Event().wait(0.02)

@@ -43,6 +43,16 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if engines is not None else 503)
 
 
+async def drain_sessions(app: Starlette, timeout: float) -> None:
+    """Shutdown, step one: every session finishes what it is saying (bounded), then its door closes."""
+    sessions = list(app.state.sessions)
+    if sessions:
+        log.info("shutting down: letting %d sessions finish their turns (up to %g s)", len(sessions), timeout)
+        await asyncio.gather(*(s.drain(timeout) for s in sessions), return_exceptions=True)
+        # Each door now says goodbye (close code 1001) before the server drops what is left.
+        await asyncio.wait([asyncio.create_task(s.closed.wait()) for s in sessions], timeout=5)
+
+
 def create_app(
     settings: Settings | None = None,
     engines: Engines | None = None,

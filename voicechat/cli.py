@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import Any
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -24,8 +25,9 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    uvicorn.run(
-        create_app(settings),
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
@@ -33,9 +35,26 @@ def _serve(args: argparse.Namespace) -> int:
         ws_max_size=max(settings.max_message_bytes * 4, 1 << 20),
         ws_ping_interval=20,
         ws_ping_timeout=20,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=settings.shutdown_grace_s + 5,
     )
+    graceful_server(config, app, settings.shutdown_grace_s).run()
     return 0
+
+
+def graceful_server(config: Any, app: Any, grace_s: float) -> Any:
+    """A uvicorn server whose shutdown first stops listening, then lets sessions finish their turns."""
+    import uvicorn
+
+    from .app import drain_sessions
+
+    class _Server(uvicorn.Server):
+        async def shutdown(self, sockets=None) -> None:  # type: ignore[no-untyped-def]
+            for server in self.servers:
+                server.close()  # no new connections while the old ones finish
+            await drain_sessions(app, grace_s)
+            await super().shutdown(sockets)
+
+    return _Server(config)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -80,6 +80,11 @@ class Session:
         self._current: Turn | None = None
         self._audible: _Audible | None = None
         self._closed = False
+        self._draining = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.stop_requested = asyncio.Event()  # the server is shutting down: the door should close
+        self.closed = asyncio.Event()  # set by the door once the connection is closed
         self._storage_warned = False
         self.media_bridge: MediaBridge | None = None
         self._build_input()
@@ -114,7 +119,7 @@ class Session:
     def _notify(self, line: str) -> None:
         """Say something unprompted (a media job finished), after any turn in progress."""
         if not self._closed:
-            self._queue.put_nowait(TurnInput(notice=line, ended_at=time.monotonic()))
+            self._enqueue(TurnInput(notice=line, ended_at=time.monotonic()))
 
     async def close(self) -> None:
         self._closed = True
@@ -128,6 +133,26 @@ class Session:
                 await self._worker
             except (asyncio.CancelledError, Exception):
                 pass
+
+    def _enqueue(self, item: TurnInput) -> None:
+        if self._draining:
+            return  # shutting down: nothing new starts
+        self._idle.clear()
+        self._queue.put_nowait(item)
+
+    async def drain(self, timeout: float) -> bool:
+        """Let the running and queued turns finish (at most `timeout` s), start nothing new.
+
+        Returns True when the session went idle in time. The door then closes the connection.
+        """
+        self._draining = True
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self.stop_requested.set()
 
     @property
     def busy(self) -> bool:
@@ -176,7 +201,7 @@ class Session:
             "ignored": None if utterance else "too_short",
         })  # fmt: skip
         if utterance is not None:
-            self._queue.put_nowait(TurnInput(utterance=utterance, ended_at=utterance.last_voiced_at))
+            self._enqueue(TurnInput(utterance=utterance, ended_at=utterance.last_voiced_at))
 
     # --- control events ---------------------------------------------------------------------------
 
@@ -224,7 +249,7 @@ class Session:
         if len(text) > self.settings.max_text_chars:
             limit = self.settings.max_text_chars
             raise SessionError("text_too_long", f"text is limited to {limit} characters")
-        self._queue.put_nowait(TurnInput(text=text.strip(), ended_at=time.monotonic()))
+        self._enqueue(TurnInput(text=text.strip(), ended_at=time.monotonic()))
 
     async def _on_playback(self, event: dict[str, Any]) -> None:
         played = event.get("played_ms")
@@ -251,7 +276,7 @@ class Session:
             raise SessionError("invalid_event", "`media.action` needs `job_id`, `action` "
                                "(upscale|variation|reroll) and `index` 1-4 (0 for reroll)")
         pressed = ActionRoute(job_id, action, index)
-        self._queue.put_nowait(TurnInput(action=pressed, ended_at=time.monotonic()))
+        self._enqueue(TurnInput(action=pressed, ended_at=time.monotonic()))
 
     async def _on_media_attach(self, event: dict[str, Any]) -> None:
         if self.media_bridge is None:
@@ -292,6 +317,8 @@ class Session:
 
     async def _run_turns(self) -> None:
         while not self._closed:
+            if self._queue.empty():
+                self._idle.set()
             item = await self._queue.get()
             turn = Turn(
                 id=f"turn_{next(self._turn_numbers)}",

@@ -123,6 +123,7 @@ class Settings(BaseSettings):
     max_connections_per_minute: int = Field(30, description="New WebSocket connections per client IP.")
     max_requests_per_minute: int = Field(120, description="HTTP API requests per client IP.")
     idle_timeout_s: float = Field(900.0, description="A WebSocket silent this long is closed.")
+    shutdown_grace_s: float = Field(15.0, description="On SIGTERM, time running turns get to finish.")
 
     # --- limits ---------------------------------------------------------------------------------
     max_message_bytes: int = Field(1 << 20, description="Largest WebSocket message accepted (bytes).")

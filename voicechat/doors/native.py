@@ -47,6 +47,7 @@ async def native_door(websocket: WebSocket) -> None:
     writer = asyncio.create_task(pump(), name=f"{session.id}-writer")
     state.sessions.add(session)
     await session.start()
+    close_code, close_reason = 1000, None
     await send({
         "type": "ready",
         "protocol": PROTOCOL_VERSION,
@@ -62,13 +63,20 @@ async def native_door(websocket: WebSocket) -> None:
         "engines": state.engines.describe(),
     })  # fmt: skip
     try:
+        stop = asyncio.create_task(session.stop_requested.wait())
         while True:
-            try:
-                message = await asyncio.wait_for(websocket.receive(), timeout=settings.idle_timeout_s)
-            except TimeoutError:
-                await send(_error("idle_timeout", f"no message for {settings.idle_timeout_s:g} s; closing",
-                                  recoverable=False))
+            receive = asyncio.create_task(websocket.receive())
+            await asyncio.wait({receive, stop}, timeout=settings.idle_timeout_s,
+                               return_when=asyncio.FIRST_COMPLETED)
+            if not receive.done():
+                receive.cancel()
+                if stop.done():
+                    close_code, close_reason = 1001, "server shutting down"
+                else:
+                    await send(_error("idle_timeout", f"no message for {settings.idle_timeout_s:g} s; "
+                                      "closing", recoverable=False))
                 break
+            message = receive.result()
             if message["type"] == "websocket.disconnect":
                 break
             try:
@@ -82,6 +90,8 @@ async def native_door(websocket: WebSocket) -> None:
     except Exception:
         log.exception("session %s: door failed", session.id)
     finally:
+        if "stop" in locals():
+            stop.cancel()
         state.sessions.discard(session)
         await session.close()
         outbox.put_nowait(None)
@@ -91,9 +101,10 @@ async def native_door(websocket: WebSocket) -> None:
             writer.cancel()
         if websocket.client_state == WebSocketState.CONNECTED:
             try:
-                await websocket.close()
+                await websocket.close(close_code, close_reason)
             except Exception:
                 pass
+        session.closed.set()
 
 
 async def _dispatch(session: Session, message: dict[str, Any], max_bytes: int) -> None:
