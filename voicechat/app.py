@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 
 from . import __version__
 from .doors.native import native_door
+from .doors.realtime import realtime_door
 from .doors.rest import rest_routes
 from .doors.wyoming import WyomingDoor
 from .engines import Engines, load_engines
@@ -76,7 +77,7 @@ def create_app(
         log.info("media: %s", media.providers.describe())
         app.state.wyoming = wyoming = WyomingDoor(settings, app.state) if settings.wyoming_uri else None
         if wyoming is not None:
-            await wyoming.start(settings.wyoming_uri)  # type: ignore[arg-type]
+            await wyoming.start()
             app.state.wyoming_port = wyoming.port
         log.info("voicechat %s ready", __version__)
         try:
@@ -91,6 +92,7 @@ def create_app(
     routes: list[Any] = [
         Route("/health", health),
         WebSocketRoute("/ws", native_door),
+        WebSocketRoute("/v1/realtime", realtime_door),
         *media_routes,
         *conversation_routes,
         *rest_routes,

@@ -97,3 +97,43 @@ def rms_dbfs(pcm: bytes) -> float:
         return float("-inf")
     rms = float(np.sqrt(np.mean(samples.astype(np.float64) ** 2)))
     return 20 * np.log10(rms) if rms > 0 else float("-inf")
+
+
+# G.711 (telephony) -- the OpenAI Realtime formats `g711_ulaw` / `g711_alaw` (`audio/pcmu`, `audio/pcma`).
+
+def _ulaw_table() -> np.ndarray:
+    codes = ~np.arange(256, dtype=np.int32) & 0xFF
+    sign, exponent, mantissa = codes & 0x80, (codes >> 4) & 0x07, codes & 0x0F
+    magnitude = (((mantissa << 3) + 0x84) << exponent) - 0x84
+    return np.where(sign != 0, -magnitude, magnitude).astype(np.int16)
+
+
+def _alaw_table() -> np.ndarray:
+    codes = np.arange(256, dtype=np.int32) ^ 0x55
+    sign, exponent, mantissa = codes & 0x80, (codes >> 4) & 0x07, codes & 0x0F
+    magnitude = np.where(exponent == 0, (mantissa << 4) + 8, ((mantissa << 4) + 0x108) << (exponent - 1))
+    return np.where(sign != 0, magnitude, -magnitude).astype(np.int16)
+
+
+_ULAW_DECODE = _ulaw_table()
+_ALAW_DECODE = _alaw_table()
+# Encoding by nearest decoded value: exact for every code point and simple to trust.
+_ULAW_ORDER = np.argsort(_ULAW_DECODE)
+_ALAW_ORDER = np.argsort(_ALAW_DECODE)
+
+
+def g711_decode(data: bytes, law: str) -> bytes:
+    """G.711 bytes (`ulaw` or `alaw`) to PCM16LE at the same rate (8 kHz)."""
+    table = _ULAW_DECODE if law == "ulaw" else _ALAW_DECODE
+    return table[np.frombuffer(data, dtype=np.uint8)].astype("<i2").tobytes()
+
+
+def g711_encode(pcm: bytes, law: str) -> bytes:
+    """PCM16LE to G.711 bytes (`ulaw` or `alaw`)."""
+    table, order = (_ULAW_DECODE, _ULAW_ORDER) if law == "ulaw" else (_ALAW_DECODE, _ALAW_ORDER)
+    samples = np.frombuffer(pcm, dtype="<i2")
+    sorted_values = table[order]
+    index = np.clip(np.searchsorted(sorted_values, samples), 1, 255)
+    lower, upper = sorted_values[index - 1], sorted_values[index]
+    nearest = np.where(np.abs(samples - lower) <= np.abs(upper - samples), index - 1, index)
+    return order[nearest].astype(np.uint8).tobytes()

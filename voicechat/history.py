@@ -44,6 +44,20 @@ class History:
         self._entries.append(entry)
         del self._entries[: -self.max_entries]
 
+    def remove(self, turn_id: str, role: str) -> bool:
+        """Forget one message (a Realtime `conversation.item.delete`)."""
+        for index, entry in enumerate(self._entries):
+            if entry.role == role and entry.turn is not None and entry.turn.id == turn_id:
+                del self._entries[index]
+                return True
+        return False
+
+    def entry(self, turn_id: str, role: str) -> Entry | None:
+        for entry in self._entries:
+            if entry.role == role and entry.turn is not None and entry.turn.id == turn_id:
+                return entry
+        return None
+
     def turn(self, turn_id: str) -> Turn | None:
         for entry in reversed(self._entries):
             if entry.turn is not None and entry.turn.id == turn_id:

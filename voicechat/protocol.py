@@ -39,6 +39,7 @@ class SessionUpdate(BaseModel):
     input_audio: AudioSpec | None = None
     output_audio: AudioSpec | None = None
     barge_in: bool | None = None
+    auto_respond: bool | None = None
 
 
 def describe_validation_error(exc: ValidationError) -> str:
@@ -62,6 +63,7 @@ class SessionConfig:
     output_rate: int
     barge_in: bool
     output_format: str = "pcm16"
+    auto_respond: bool = True  # False: utterances only join the conversation until asked to respond
 
     @classmethod
     def defaults(cls, settings: Settings) -> SessionConfig:
@@ -80,7 +82,7 @@ class SessionConfig:
         if update.system_prompt is not None and len(update.system_prompt) > settings.max_text_chars:
             raise ValueError(f"system_prompt is limited to {settings.max_text_chars} characters")
         before = (self.input_rate, self.turn_mode)
-        for name in ("language", "voice", "turn_mode", "system_prompt", "barge_in"):
+        for name in ("language", "voice", "turn_mode", "system_prompt", "barge_in", "auto_respond"):
             value = getattr(update, name)
             if value is not None:
                 setattr(self, name, value)
@@ -98,6 +100,7 @@ class SessionConfig:
             "turn_mode": data["turn_mode"],
             "system_prompt": data["system_prompt"],
             "barge_in": data["barge_in"],
+            "auto_respond": data["auto_respond"],
             "input_audio": {"format": "pcm16", "rate": self.input_rate, "channels": 1},
             "output_audio": {"format": self.output_format, "rate": self.output_rate, "channels": 1},
         }

@@ -201,7 +201,8 @@ class Session:
             "ignored": None if utterance else "too_short",
         })  # fmt: skip
         if utterance is not None:
-            self._enqueue(TurnInput(utterance=utterance, ended_at=utterance.last_voiced_at))
+            self._enqueue(TurnInput(utterance=utterance, ended_at=utterance.last_voiced_at,
+                                    respond=self.config.auto_respond))
 
     # --- control events ---------------------------------------------------------------------------
 
@@ -295,6 +296,19 @@ class Session:
             if candidate is not None and (turn_id is None or candidate.id == turn_id):
                 return candidate
         return self.history.turn(turn_id) if isinstance(turn_id, str) else None
+
+    # --- calls for doors whose protocol manages the conversation itself (OpenAI Realtime) ---------
+
+    def add_text(self, text: str, respond: bool) -> None:
+        """A typed user message; with `respond` False it only joins the conversation."""
+        self._enqueue(TurnInput(text=text, ended_at=time.monotonic(), respond=respond))
+
+    def respond(self, instructions: str | None = None) -> None:
+        """Answer the conversation as it stands."""
+        self._enqueue(TurnInput(reply_only=True, instructions=instructions, ended_at=time.monotonic()))
+
+    def find_turn(self, turn_id: str) -> Turn | None:
+        return self._find_turn(turn_id)
 
     # --- barge-in / cancel ------------------------------------------------------------------------
 

@@ -35,6 +35,9 @@ class TurnInput:
     text: str | None = None
     action: ActionRoute | None = None  # a Midjourney U/V/reroll button: the same as saying it
     notice: str | None = None  # something the assistant says unprompted (a media job finished)
+    respond: bool = True  # False: only add the user's words to the conversation (manual responses)
+    reply_only: bool = False  # answer the conversation as it stands (a Realtime `response.create`)
+    instructions: str | None = None  # a system prompt for this reply only
 
 
 @dataclass
@@ -167,6 +170,10 @@ class Turn:
         if self.item.notice is not None:
             await self._reply(_said(self.item.notice), remember=True)
             return
+        if self.item.reply_only:
+            prompt = self.item.instructions or session.config.system_prompt
+            await self._reply(session.engines.chat.stream(session.history.for_model(prompt)), remember=True)
+            return
         if self.item.utterance is not None and not await self._transcribe():
             return
         if self.item.action is None:
@@ -175,6 +182,9 @@ class Turn:
                                 "language": self.transcript.language if self.transcript else None,
                                 "source": "speech" if self.transcript else "text"})
             session.history.add_user(self.user_text, self)
+        if not self.item.respond:
+            self.status = "completed"
+            return
         bridge = session.media_bridge
         routed = self.item.action or (await bridge.route(self.user_text) if bridge else None)
         if routed is not None and bridge is not None:

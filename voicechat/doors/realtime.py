@@ -1,0 +1,400 @@
+"""The OpenAI Realtime door `/v1/realtime`: OpenAI's JSON events in, the same Session as every door inside.
+
+GA event names by default; beta names (`response.audio.delta`, `conversation.item.created`…) when the
+client connects with `OpenAI-Beta: realtime=v1`. Audio is base64 PCM16 at 24 kHz, or G.711 μ-law/A-law
+at 8 kHz. The translation both ways lives in `RealtimeTranslator`; this module holds no conversation logic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from ..audio import g711_decode, g711_encode
+from ..security import principal_user
+from ..session import Session, SessionError
+from .realtime_events import RealtimeFormat, session_object, session_update_from
+
+log = logging.getLogger(__name__)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:20]}"
+
+
+@dataclass
+class _Response:
+    id: str
+    item_id: str
+    turn_id: str
+    transcript: str = ""
+    audio_bytes: int = 0
+
+
+@dataclass
+class RealtimeTranslator:
+    """Native session events -> Realtime server events, and Realtime client events -> session calls."""
+
+    session: Session
+    out: asyncio.Queue[dict[str, Any] | None]
+    beta: bool
+    model: str
+    fmt: RealtimeFormat = field(default_factory=RealtimeFormat)
+    pending_user_items: list[str] = field(default_factory=list)  # FIFO: items whose turn has not begun
+    typed_items: set[str] = field(default_factory=set)  # announced when created, not when transcribed
+    items: dict[str, tuple[str, str]] = field(default_factory=dict)  # item_id -> (turn_id, role)
+    turn_items: dict[tuple[str, str], str] = field(default_factory=dict)  # (turn_id, role) -> item_id
+    order: list[str] = field(default_factory=list)  # item ids in conversation order
+    responses: dict[str, _Response] = field(default_factory=dict)  # turn_id -> response
+    speech_item: str | None = None
+
+    # --- out ------------------------------------------------------------------------------------
+
+    def emit(self, kind: str, **fields: Any) -> None:
+        self.out.put_nowait({"type": kind, "event_id": new_id("event"), **fields})
+
+    def name(self, ga: str, beta: str) -> str:
+        return beta if self.beta else ga
+
+    def error(self, code: str, message: str, event_id: str | None = None, kind: str = "invalid_request_error",
+              param: str | None = None) -> None:
+        self.emit("error", error={"type": kind, "code": code, "message": message, "param": param,
+                                  "event_id": event_id})
+
+    def item(self, item_id: str, role: str, status: str, text: str = "",
+             typed: bool = False) -> dict[str, Any]:
+        if role == "user":
+            part = {"type": "input_text", "text": text} if typed else \
+                {"type": "input_audio", "transcript": text or None}
+        else:
+            part = {"type": self.name("output_audio", "audio"), "transcript": text}
+        return {"id": item_id, "object": "realtime.item", "type": "message", "status": status, "role": role,
+                "content": [part]}
+
+    def announce(self, item: dict[str, Any]) -> None:
+        previous = self.order[-1] if self.order else None
+        self.order.append(item["id"])
+        if self.beta:
+            self.emit("conversation.item.created", previous_item_id=previous, item=item)
+        else:
+            self.emit("conversation.item.added", previous_item_id=previous, item=item)
+
+    def item_done(self, item: dict[str, Any]) -> None:
+        if not self.beta:
+            self.emit("conversation.item.done", item=item)
+
+    async def on_native(self, event: dict[str, Any] | bytes) -> None:
+        """The session's output, translated."""
+        if isinstance(event, bytes):
+            self._audio(event)
+            return
+        handler = getattr(self, "_on_" + event["type"].replace(".", "_"), None)
+        if handler is not None:
+            handler(event)
+
+    def _audio(self, pcm: bytes) -> None:
+        response = next(reversed(self.responses.values()), None)
+        if response is None:
+            return
+        data = g711_encode(pcm, self.fmt.output_law) if self.fmt.output_law else pcm
+        response.audio_bytes += len(data)
+        if "audio" in self.fmt.modalities:
+            self.emit(self.name("response.output_audio.delta", "response.audio.delta"),
+                      response_id=response.id, item_id=response.item_id, output_index=0, content_index=0,
+                      delta=base64.b64encode(data).decode())
+
+    def _on_speech_started(self, event: dict[str, Any]) -> None:
+        self.speech_item = new_id("item")
+        self.emit("input_audio_buffer.speech_started", audio_start_ms=event["at_ms"],
+                  item_id=self.speech_item)
+
+    def _on_speech_stopped(self, event: dict[str, Any]) -> None:
+        item_id = self.speech_item or new_id("item")
+        self.speech_item = None
+        if event.get("reason") != "commit":
+            self.emit("input_audio_buffer.speech_stopped", audio_end_ms=event["at_ms"], item_id=item_id)
+        if event.get("ignored"):
+            return
+        previous = self.order[-1] if self.order else None
+        self.emit("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id)
+        self.pending_user_items.append(item_id)
+        item = self.item(item_id, "user", "completed")
+        self.announce(item)
+
+    def _on_input_committed(self, event: dict[str, Any]) -> None:
+        if not event.get("speech"):
+            self.error("input_audio_buffer_commit_empty", "the audio buffer holds no speech to commit")
+
+    def _on_input_cleared(self, event: dict[str, Any]) -> None:
+        self.emit("input_audio_buffer.cleared")
+
+    def _bind_user_item(self, turn_id: str) -> str | None:
+        if not self.pending_user_items:
+            return None
+        item_id = self.pending_user_items.pop(0)
+        self.items[item_id] = (turn_id, "user")
+        self.turn_items[(turn_id, "user")] = item_id
+        return item_id
+
+    def _on_transcript(self, event: dict[str, Any]) -> None:
+        item_id = self._bind_user_item(event["turn_id"])
+        if item_id is None or item_id in self.typed_items:
+            return
+        self.emit("conversation.item.input_audio_transcription.completed", item_id=item_id, content_index=0,
+                  transcript=event["text"])
+        self.item_done(self.item(item_id, "user", "completed", event["text"]))
+
+    def _on_transcript_ignored(self, event: dict[str, Any]) -> None:
+        item_id = self._bind_user_item(event["turn_id"])
+        if item_id is not None:
+            self.emit("conversation.item.input_audio_transcription.completed", item_id=item_id,
+                      content_index=0, transcript="")
+
+    def _on_reply_started(self, event: dict[str, Any]) -> None:
+        response = _Response(new_id("resp"), new_id("item"), event["turn_id"])
+        self.responses[event["turn_id"]] = response
+        self.items[response.item_id] = (event["turn_id"], "assistant")
+        self.turn_items[(event["turn_id"], "assistant")] = response.item_id
+        self.emit("response.created", response=self._response_object(response, "in_progress", []))
+        item = self.item(response.item_id, "assistant", "in_progress")
+        self.emit("response.output_item.added", response_id=response.id, output_index=0, item=item)
+        self.announce(item)
+        self.emit("response.content_part.added", response_id=response.id, item_id=response.item_id,
+                  output_index=0, content_index=0, part=item["content"][0])
+
+    def _on_reply_text_delta(self, event: dict[str, Any]) -> None:
+        response = self.responses.get(event["turn_id"])
+        if response is None:
+            return
+        response.transcript += event["delta"]
+        if "audio" in self.fmt.modalities:
+            kind = self.name("response.output_audio_transcript.delta", "response.audio_transcript.delta")
+        else:
+            kind = self.name("response.output_text.delta", "response.text.delta")
+        self.emit(kind, response_id=response.id, item_id=response.item_id, output_index=0, content_index=0,
+                  delta=event["delta"])
+
+    def _on_turn_done(self, event: dict[str, Any]) -> None:
+        if event.get("status") == "failed" and event.get("error") == "stt_failed":
+            item_id = self._bind_user_item(event["turn_id"])
+            if item_id is not None:
+                self.emit("conversation.item.input_audio_transcription.failed", item_id=item_id,
+                          content_index=0, error={"type": "transcription_error", "code": "stt_failed",
+                                                  "message": "transcription failed"})
+        response = self.responses.get(event["turn_id"])
+        if response is None:
+            return
+        ids = {"response_id": response.id, "item_id": response.item_id, "output_index": 0, "content_index": 0}
+        text = event.get("text", "") if event["status"] == "interrupted" else response.transcript
+        if "audio" in self.fmt.modalities:
+            self.emit(self.name("response.output_audio.done", "response.audio.done"), **ids)
+            self.emit(self.name("response.output_audio_transcript.done", "response.audio_transcript.done"),
+                      transcript=response.transcript, **ids)
+        else:
+            self.emit(self.name("response.output_text.done", "response.text.done"),
+                      text=response.transcript, **ids)
+        item = self.item(response.item_id, "assistant", "completed" if event["status"] == "completed"
+                         else "incomplete", text)
+        self.emit("response.content_part.done", part=item["content"][0], **ids)
+        self.emit("response.output_item.done", response_id=response.id, output_index=0, item=item)
+        self.item_done(item)
+        status = {"completed": "completed", "interrupted": "cancelled"}.get(event["status"], "failed")
+        details = None
+        if status == "cancelled":
+            reason = "turn_detected" if event.get("reason") == "barge_in" else "client_cancelled"
+            details = {"type": "cancelled", "reason": reason}
+        elif status == "failed":
+            details = {"type": "failed", "error": {"type": "server_error", "code": event.get("error")}}
+        self.emit("response.done", response=self._response_object(response, status, [item], details))
+
+    def _on_error(self, event: dict[str, Any]) -> None:
+        code = event.get("code", "error")
+        kind = "server_error" if code.startswith(("chat_", "stt_", "tts_", "storage", "internal")) \
+            else "invalid_request_error"
+        self.error(code, event.get("message", ""), kind=kind)
+
+    def _response_object(self, response: _Response, status: str, output: list[dict[str, Any]],
+                         details: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {"id": response.id, "object": "realtime.response", "status": status, "status_details": details,
+                "output": output, "conversation_id": self.session.id,
+                self.name("output_modalities", "modalities"): list(self.fmt.modalities),
+                "usage": None, "metadata": None}
+
+    def _on_session_updated(self, event: dict[str, Any]) -> None:
+        self.emit("session.updated", session=session_object(self.session, self.fmt, self.model, self.beta))
+
+    # --- in -------------------------------------------------------------------------------------
+
+    async def handle(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        event_id = event.get("event_id")
+        handler = getattr(self, "_client_" + kind.replace(".", "_"), None) if isinstance(kind, str) else None
+        if handler is None:
+            self.error("unknown_event", f"unknown event type {kind!r}", event_id, param="type")
+            return
+        try:
+            await handler(event)
+        except SessionError as exc:
+            self.error(exc.code, exc.message, event_id)
+        except (KeyError, TypeError, ValueError) as exc:
+            self.error("invalid_event", f"malformed {kind}: {exc}", event_id)
+
+    async def _client_session_update(self, event: dict[str, Any]) -> None:
+        update, self.fmt = session_update_from(event.get("session") or {}, self.fmt)
+        await self.session.handle({"type": "session.update", "session": update})
+
+    async def _client_input_audio_buffer_append(self, event: dict[str, Any]) -> None:
+        try:
+            data = base64.b64decode(event["audio"], validate=True)
+        except (binascii.Error, TypeError) as exc:
+            raise SessionError("invalid_audio", "`audio` must be base64") from exc
+        pcm = g711_decode(data, self.fmt.input_law) if self.fmt.input_law else data
+        await self.session.feed_audio(pcm)
+
+    async def _client_input_audio_buffer_commit(self, event: dict[str, Any]) -> None:
+        await self.session.handle({"type": "input.commit"})
+
+    async def _client_input_audio_buffer_clear(self, event: dict[str, Any]) -> None:
+        await self.session.handle({"type": "input.clear"})
+
+    async def _client_conversation_item_create(self, event: dict[str, Any]) -> None:
+        item = event["item"]
+        if item.get("type", "message") != "message" or item.get("role") != "user":
+            raise SessionError("unsupported_item", "only user messages can be added to the conversation")
+        text = " ".join(p.get("text") or p.get("transcript") or "" for p in item.get("content", [])).strip()
+        if not text:
+            raise SessionError("invalid_event", "the item has no text")
+        item_id = item.get("id") or new_id("item")
+        self.pending_user_items.append(item_id)
+        self.typed_items.add(item_id)
+        announced = self.item(item_id, "user", "completed", text, typed=True)
+        self.announce(announced)
+        self.item_done(announced)
+        self.session.add_text(text, respond=False)
+
+    async def _client_conversation_item_retrieve(self, event: dict[str, Any]) -> None:
+        item_id = event["item_id"]
+        turn_id, role = self._known(item_id)
+        entry = self.session.history.entry(turn_id, role)
+        text = entry.content if entry else ""
+        self.emit("conversation.item.retrieved", item=self.item(item_id, role, "completed", text,
+                                                                typed=item_id in self.typed_items))
+
+    async def _client_conversation_item_truncate(self, event: dict[str, Any]) -> None:
+        item_id, audio_end_ms = event["item_id"], event["audio_end_ms"]
+        turn_id, role = self._known(item_id)
+        turn = self.session.find_turn(turn_id)
+        valid_end = isinstance(audio_end_ms, int | float) and audio_end_ms >= 0
+        if role != "assistant" or turn is None or not valid_end:
+            raise SessionError("invalid_event", "only assistant items can be truncated, at audio_end_ms >= 0")
+        await self.session.handle({"type": "playback", "turn_id": turn_id, "played_ms": audio_end_ms})
+        self.emit("conversation.item.truncated", item_id=item_id, content_index=event.get("content_index", 0),
+                  audio_end_ms=audio_end_ms)
+
+    async def _client_conversation_item_delete(self, event: dict[str, Any]) -> None:
+        item_id = event["item_id"]
+        turn_id, role = self._known(item_id)
+        self.session.history.remove(turn_id, role)
+        del self.items[item_id]
+        if item_id in self.order:
+            self.order.remove(item_id)
+        self.emit("conversation.item.deleted", item_id=item_id)
+
+    async def _client_response_create(self, event: dict[str, Any]) -> None:
+        options = event.get("response") or {}
+        self.session.respond(options.get("instructions"))
+
+    async def _client_response_cancel(self, event: dict[str, Any]) -> None:
+        wanted = event.get("response_id")
+        active = [r for r in self.responses.values() if self.session.find_turn(r.turn_id) is not None
+                  and not self.session.find_turn(r.turn_id).finished]  # type: ignore[union-attr]
+        if not active or (wanted and all(r.id != wanted for r in active)):
+            self.error("response_cancel_not_active", "there is no active response to cancel",
+                       event.get("event_id"))
+            return
+        await self.session.interrupt("cancel")
+
+    def _known(self, item_id: Any) -> tuple[str, str]:
+        if not isinstance(item_id, str) or item_id not in self.items:
+            raise SessionError("item_not_found", f"no item with id {item_id!r}")
+        return self.items[item_id]
+
+
+async def realtime_door(websocket: WebSocket) -> None:
+    """Serve one Realtime client."""
+    state = websocket.app.state
+    settings = state.settings
+    offered = websocket.scope.get("subprotocols") or []
+    await websocket.accept(subprotocol="realtime" if "realtime" in offered else None)
+    out: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+    beta = "realtime=v1" in websocket.headers.get("openai-beta", "")
+    model = websocket.query_params.get("model") or "voicechat"
+    translator: RealtimeTranslator | None = None
+
+    async def send(item: dict[str, Any] | bytes) -> None:
+        if translator is not None:
+            await translator.on_native(item)
+
+    session = Session(engines=state.engines, settings=settings, send=send, media=state.media,
+                      store=state.store, uploads_dir=state.uploads_dir, door="realtime",
+                      owner=principal_user(websocket.state))
+    translator = RealtimeTranslator(session=session, out=out, beta=beta, model=model)
+    pcm24k = {"format": "pcm16", "rate": 24000}
+    await session.handle({"type": "session.update",
+                          "session": {"input_audio": pcm24k, "output_audio": pcm24k}})
+    while not out.empty():  # the session.updated for our own defaults is not the client's business
+        out.get_nowait()
+    translator.emit("session.created", session=session_object(session, translator.fmt, model, beta))
+
+    async def pump() -> None:
+        while (event := await out.get()) is not None:
+            await websocket.send_text(json.dumps(event, ensure_ascii=False))
+
+    writer = asyncio.create_task(pump())
+    state.sessions.add(session)
+    await session.start()
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            text = message.get("text")
+            if text is None:
+                translator.error("invalid_event", "Realtime events are JSON text frames")
+                continue
+            if len(text) > settings.max_message_bytes * 2:  # base64 audio is a third larger than PCM
+                translator.error("message_too_large", f"event of {len(text)} characters is too large")
+                continue
+            try:
+                event = json.loads(text)
+            except ValueError:
+                translator.error("invalid_json", "not valid JSON")
+                continue
+            if not isinstance(event, dict):
+                translator.error("invalid_event", "an event is a JSON object with a `type`")
+                continue
+            await translator.handle(event)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        state.sessions.discard(session)
+        await session.close()
+        out.put_nowait(None)
+        try:
+            await asyncio.wait_for(writer, timeout=2)
+        except Exception:
+            writer.cancel()
+        if websocket.client_state == WebSocketState.CONNECTED:
+            try:
+                await websocket.close()
+            except Exception:
+                pass
+        session.closed.set()

@@ -1,0 +1,123 @@
+"""OpenAI Realtime session objects: the client's `session.update` (GA or beta shape) to our session
+settings, and our settings back to the session object Realtime clients expect."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..session import Session
+
+_FORMATS = {  # wire name -> (G.711 law or None, sample rate)
+    "pcm16": (None, 24000),
+    "audio/pcm": (None, 24000),
+    "g711_ulaw": ("ulaw", 8000),
+    "audio/pcmu": ("ulaw", 8000),
+    "g711_alaw": ("alaw", 8000),
+    "audio/pcma": ("alaw", 8000),
+}
+
+
+@dataclass(frozen=True)
+class RealtimeFormat:
+    """What this Realtime session's wire looks like; the rest lives in the Session's config."""
+
+    input_law: str | None = None
+    output_law: str | None = None
+    modalities: tuple[str, ...] = ("audio",)
+    turn_detection: dict[str, Any] | None = field(default_factory=lambda: {
+        "type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 500,
+        "create_response": True, "interrupt_response": True, "idle_timeout_ms": None})
+    transcription: dict[str, Any] | None = field(default_factory=lambda: {"model": "whisper-1"})
+    voice: str = "alloy"
+
+
+def _format_name(spec: Any) -> str:
+    if isinstance(spec, dict):
+        return str(spec.get("type", "audio/pcm"))
+    return str(spec)
+
+
+def _audio_format(spec: Any) -> tuple[str | None, int]:
+    name = _format_name(spec)
+    if name not in _FORMATS:
+        raise ValueError(f"unsupported audio format {name!r}; use pcm16, g711_ulaw or g711_alaw")
+    return _FORMATS[name]
+
+
+def session_update_from(client: dict[str, Any], fmt: RealtimeFormat) -> tuple[dict[str, Any], RealtimeFormat]:
+    """Translate a Realtime `session` object into a native `session.update` and the wire format."""
+    if not isinstance(client, dict):
+        raise ValueError("`session` must be an object")
+    audio = client.get("audio") or {}
+    audio_in, audio_out = audio.get("input") or {}, audio.get("output") or {}
+    update: dict[str, Any] = {}
+    changes: dict[str, Any] = {}
+    if "instructions" in client:
+        update["system_prompt"] = str(client["instructions"])
+    in_spec = audio_in.get("format", client.get("input_audio_format"))
+    if in_spec is not None:
+        law, rate = _audio_format(in_spec)
+        changes["input_law"] = law
+        update["input_audio"] = {"format": "pcm16", "rate": rate}
+    out_spec = audio_out.get("format", client.get("output_audio_format"))
+    if out_spec is not None:
+        law, rate = _audio_format(out_spec)
+        changes["output_law"] = law
+        update["output_audio"] = {"format": "pcm16", "rate": rate}
+    voice = audio_out.get("voice", client.get("voice"))
+    if voice:
+        changes["voice"] = str(voice)
+    modalities = client.get("output_modalities", client.get("modalities"))
+    if modalities is not None:
+        changes["modalities"] = ("audio",) if "audio" in modalities else ("text",)
+    marker = object()
+    detection = audio_in.get("turn_detection", client.get("turn_detection", marker))
+    if detection is not marker:
+        if detection is None:
+            update.update(turn_mode="push_to_talk", auto_respond=False, barge_in=False)
+            changes["turn_detection"] = None
+        else:
+            merged = {**(fmt.turn_detection or RealtimeFormat().turn_detection or {}), **detection}
+            merged["type"] = "server_vad"  # semantic_vad is served by the same VAD
+            update.update(turn_mode="vad", auto_respond=bool(merged.get("create_response", True)),
+                          barge_in=bool(merged.get("interrupt_response", True)))
+            changes["turn_detection"] = merged
+    transcription = audio_in.get("transcription", client.get("input_audio_transcription", marker))
+    if transcription is not marker:
+        changes["transcription"] = transcription
+        if isinstance(transcription, dict) and transcription.get("language"):
+            update["language"] = str(transcription["language"])
+    return update, replace(fmt, **changes)
+
+
+def session_object(session: Session, fmt: RealtimeFormat, model: str, beta: bool) -> dict[str, Any]:
+    """The session as a Realtime client sees it."""
+    config = session.config
+    in_name = {None: "pcm16", "ulaw": "g711_ulaw", "alaw": "g711_alaw"}[fmt.input_law]
+    out_name = {None: "pcm16", "ulaw": "g711_ulaw", "alaw": "g711_alaw"}[fmt.output_law]
+    if beta:
+        return {
+            "id": session.id, "object": "realtime.session", "model": model,
+            "modalities": ["text", "audio"] if "audio" in fmt.modalities else ["text"],
+            "instructions": config.system_prompt, "voice": fmt.voice,
+            "input_audio_format": in_name, "output_audio_format": out_name,
+            "input_audio_transcription": fmt.transcription, "turn_detection": fmt.turn_detection,
+            "tools": [], "tool_choice": "auto", "temperature": 0.8, "max_response_output_tokens": "inf",
+        }  # fmt: skip
+
+    def ga_format(law: str | None) -> dict[str, Any]:
+        return {"type": "audio/pcm", "rate": 24000} if law is None else {"type": f"audio/pcm{law[0]}"}
+
+    return {
+        "type": "realtime", "object": "realtime.session", "id": session.id, "model": model,
+        "output_modalities": list(fmt.modalities), "instructions": config.system_prompt,
+        "audio": {
+            "input": {"format": ga_format(fmt.input_law), "transcription": fmt.transcription,
+                      "noise_reduction": None, "turn_detection": fmt.turn_detection},
+            "output": {"format": ga_format(fmt.output_law), "voice": fmt.voice, "speed": 1.0},
+        },
+        "tools": [], "tool_choice": "auto", "max_output_tokens": "inf", "tracing": None, "prompt": None,
+        "expires_at": 0,
+    }  # fmt: skip
