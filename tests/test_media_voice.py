@@ -160,3 +160,28 @@ async def test_upload_reference_image(media_server):
     await client.send({"type": "media.attach", "upload_ids": ["../../etc/passwd"]})
     assert (await client.expect("error"))["code"] == "invalid_event"
     await client.close()
+
+
+async def test_a_tool_calling_model_starts_media_the_router_would_miss(media_server, fake_chat):
+    fake_chat.mode = "tools"
+    client = await NativeClient.connect(media_server.ws)
+    await client.send({"type": "text", "text": "I would love to see the sunset over Paris as a watercolor"})
+    submitted = await media_event(client, "submitted")
+    done = await client.find("turn.done", media_job_id=submitted["job"]["id"])
+    await client.close()
+    assert submitted["job"]["prompt"] == "the sunset over Paris as a watercolor painting"
+    assert done["text"].startswith("Sure.") and submitted["message"] in done["text"]
+    offered = [t["function"]["name"] for t in fake_chat.requests[-1]["body"]["tools"]]
+    assert "generate_image" in offered
+
+
+async def test_a_model_without_tools_is_asked_again_without_them(media_server, fake_chat):
+    fake_chat.mode = "no_tools"
+    client = await NativeClient.connect(media_server.ws)
+    await client.send({"type": "text", "text": "How are you today?"})
+    first = await client.expect("turn.done")
+    await client.send({"type": "text", "text": "And tomorrow?"})
+    second = await client.expect("turn.done")
+    await client.close()
+    assert first["status"] == second["status"] == "completed"
+    assert ["tools" in r["body"] for r in fake_chat.requests] == [True, False, False]

@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
@@ -29,12 +30,23 @@ class ChatError(Exception):
         self.message = message
 
 
+@dataclass(frozen=True)
+class ToolCall:
+    """A function the model chose to call instead of (or after) answering in words."""
+
+    name: str
+    arguments: str
+
+
 class ChatEngine(Protocol):
-    """Streams the assistant's reply to a list of OpenAI-style messages."""
+    """Streams the assistant's reply to a list of OpenAI-style messages: text deltas, then any tool calls."""
 
     description: str
+    supports_tools: bool
 
-    def stream(self, messages: list[Message]) -> AsyncIterator[str]: ...
+    def stream(
+        self, messages: list[Message], tools: list[dict[str, Any]] | None = None
+    ) -> AsyncIterator[str | ToolCall]: ...
 
 
 class OpenAIChat:
@@ -55,26 +67,44 @@ class OpenAIChat:
             headers=headers, timeout=httpx.Timeout(self.timeout, connect=min(10.0, self.timeout))
         )
         self.description = f"{self.model} at {base} (OpenAI-compatible)"
+        self.supports_tools = settings.chat_tools
 
-    async def stream(self, messages: list[Message]) -> AsyncIterator[str]:
-        body = {
+    async def stream(
+        self, messages: list[Message], tools: list[dict[str, Any]] | None = None
+    ) -> AsyncIterator[str | ToolCall]:
+        body: dict[str, Any] = {
             "model": self.model,
             "messages": messages,
             "stream": True,
             "max_tokens": self.max_tokens,
             "temperature": self.temperature,
         }
+        if tools and self.supports_tools:
+            body.update(tools=tools, tool_choice="auto")
+        calls: dict[int, dict[str, str]] = {}
         try:
             async with self._client.stream("POST", self.url, json=body) as response:
+                if response.status_code == 400 and "tools" in body:
+                    # Plenty of OpenAI-compatible servers reject `tools`; stop offering them and ask again.
+                    await response.aread()
+                    log.warning("the chat model refused tools (%s); asking without them from now on",
+                                _http_error(response)[1])
+                    self.supports_tools = False
+                    async for piece in self.stream(messages):
+                        yield piece
+                    return
                 if response.status_code != 200:
                     await response.aread()
                     raise ChatError(*_http_error(response))
                 if "text/event-stream" not in response.headers.get("content-type", "text/event-stream"):
                     # Some servers ignore stream=true and answer one JSON body.
                     await response.aread()
-                    text = _content_of(_parse_json(response.text))
-                    if text:
-                        yield text
+                    message = (_parse_json(response.text).get("choices") or [{}])[0].get("message") or {}
+                    if message.get("content"):
+                        yield str(message["content"])
+                    for call in message.get("tool_calls") or []:
+                        function = call.get("function") or {}
+                        yield ToolCall(str(function.get("name", "")), str(function.get("arguments") or "{}"))
                     return
                 finished = False
                 events = 0
@@ -94,13 +124,20 @@ class OpenAIChat:
                         message = _error_message(chunk) or "the chat model reported an error"
                         raise ChatError("chat_failed", message)
                     choice = (chunk.get("choices") or [{}])[0]
-                    delta = (choice.get("delta") or {}).get("content")
-                    if delta:
-                        yield delta
+                    delta = choice.get("delta") or {}
+                    if delta.get("content"):
+                        yield delta["content"]
+                    for call in delta.get("tool_calls") or []:  # streamed in fragments, keyed by index
+                        slot = calls.setdefault(int(call.get("index", 0)), {"name": "", "arguments": ""})
+                        function = call.get("function") or {}
+                        slot["name"] += function.get("name") or ""
+                        slot["arguments"] += function.get("arguments") or ""
                     if choice.get("finish_reason"):
                         finished = True
                 if not finished:
                     raise ChatError("chat_interrupted", "the chat model's stream ended before the reply did")
+                for index in sorted(calls):
+                    yield ToolCall(calls[index]["name"], calls[index]["arguments"] or "{}")
         except httpx.TimeoutException as exc:
             message = f"the chat model did not answer within {self.timeout:g} s"
             raise ChatError("chat_timeout", message) from exc
@@ -121,11 +158,6 @@ def _parse_json(text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ChatError("chat_bad_response", "the chat model answered JSON of an unexpected shape")
     return value
-
-
-def _content_of(body: dict[str, Any]) -> str:
-    choice = (body.get("choices") or [{}])[0]
-    return str((choice.get("message") or {}).get("content") or "")
 
 
 def _error_message(body: dict[str, Any]) -> str:
@@ -173,7 +205,11 @@ class LocalChat:
         name = self.source.path.rsplit("/", 1)[-1]
         self.description = f"llama.cpp {name} from {self.source.origin}"
 
-    async def stream(self, messages: list[Message]) -> AsyncIterator[str]:
+    supports_tools = False  # media requests from this model go through the deterministic router
+
+    async def stream(
+        self, messages: list[Message], tools: list[dict[str, Any]] | None = None
+    ) -> AsyncIterator[str | ToolCall]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         stop = threading.Event()

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
         description="Bearer key for the chat server.",
     )
     chat_model: str = Field("gpt-4o-mini", description="Model name sent to the OpenAI-compatible server.")
+    chat_tools: bool = Field(
+        True, description="Offer media tools (image, music, video) to a remote chat model that can call them."
+    )
     chat_timeout_s: float = Field(30.0, description="Seconds without any data before the chat call fails.")
     chat_max_tokens: int = Field(300, description="Upper bound on one reply's tokens.")
     chat_temperature: float = Field(0.7, description="Sampling temperature.")

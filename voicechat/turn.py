@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .audio import duration_ms
-from .llm import ChatError
-from .router import ActionRoute
+from .llm import ChatError, ToolCall
+from .router import MEDIA_TOOLS, ActionRoute, ChatRoute, route_from_tool_call
 from .sentences import SentenceChunker
 from .store import StoreError
 from .stt import Transcript
@@ -172,7 +172,8 @@ class Turn:
             return
         if self.item.reply_only:
             prompt = self.item.instructions or session.config.system_prompt
-            await self._reply(session.engines.chat.stream(session.history.for_model(prompt)), remember=True)
+            reply = session.engines.chat.stream(session.history.for_model(prompt))
+            await self._reply(self._text_only(reply), remember=True)
             return
         if self.item.utterance is not None and not await self._transcribe():
             return
@@ -193,7 +194,37 @@ class Turn:
             await self._reply(_said(line), remember=self.item.action is None)
             return
         messages = session.history.for_model(session.config.system_prompt)
-        await self._reply(session.engines.chat.stream(messages), remember=True)
+        chat = session.engines.chat
+        if bridge is not None and chat.supports_tools:
+            await self._reply(self._with_tools(chat.stream(messages, tools=MEDIA_TOOLS)), remember=True)
+        else:
+            await self._reply(self._text_only(chat.stream(messages)), remember=True)
+
+    async def _with_tools(self, stream: AsyncIterator[str | ToolCall]) -> AsyncIterator[str]:
+        """Text as it comes; a media tool call becomes the job's acknowledgement, said like any text."""
+        bridge = self.session.media_bridge
+        assert bridge is not None
+        async for piece in stream:
+            if not isinstance(piece, ToolCall):
+                yield piece
+                continue
+            try:
+                routed = route_from_tool_call(piece.name, piece.arguments,
+                                              await bridge.service.list(bridge.owner, limit=10))
+            except (ValueError, TypeError):
+                log.warning("session %s: unusable tool call %s", self.session.id, piece.name)
+                continue
+            if isinstance(routed, ChatRoute) or self.media_job_id:
+                continue  # one job per turn; a confused call is ignored, not obeyed
+            line, job = await bridge.run(routed)
+            self.media_job_id = job.id if job else None
+            yield (" " if self.reply_text else "") + line
+
+    @staticmethod
+    async def _text_only(stream: AsyncIterator[str | ToolCall]) -> AsyncIterator[str]:
+        async for piece in stream:
+            if isinstance(piece, str):
+                yield piece
 
     async def _reply(self, deltas: AsyncIterator[str], remember: bool) -> None:
         """Stream reply text to the client and speak it sentence by sentence as it arrives."""

@@ -17,7 +17,9 @@ from starlette.routing import Route
 
 from tests.fakes.http import ServerThread
 
-MODES = ("ok", "401", "500", "disconnect", "slow", "garbage", "html", "long")
+MODES = ("ok", "401", "500", "disconnect", "slow", "garbage", "html", "long", "tools", "no_tools")
+TOOL_ARGUMENTS = '{"prompt": "the sunset over Paris as a watercolor painting"}'
+
 
 
 class FakeOpenAIChat:
@@ -58,11 +60,32 @@ class FakeOpenAIChat:
                                 status_code=500)
         if self.mode == "html":
             return Response("<html><body>Gateway login</body></html>", media_type="text/event-stream")
+        if self.mode == "no_tools" and "tools" in body:
+            return JSONResponse({"error": {"message": "tools are not supported by this model",
+                                           "type": "invalid_request_error"}}, status_code=400)
+        if self.mode == "tools" and "tools" in body:
+            return StreamingResponse(self._tool_call(body), media_type="text/event-stream")
         user = next((m["content"] for m in reversed(body["messages"]) if m["role"] == "user"), "")
         reply = self.reply_for(user)
         if self.mode == "long":
             reply = " ".join([reply] * 12)
         return StreamingResponse(self._events(body, reply), media_type="text/event-stream")
+
+    async def _tool_call(self, body: dict[str, Any]):  # type: ignore[no-untyped-def]
+        """"Sure.", then a generate_image call whose arguments come in two fragments (as OpenAI streams)."""
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+            choice = {"index": 0, "delta": delta, "finish_reason": finish}
+            return "data: " + json.dumps({"id": "chatcmpl-fake", "object": "chat.completion.chunk",
+                                          "choices": [choice]}) + "\n\n"
+
+        half = len(TOOL_ARGUMENTS) // 2
+        first = {"name": "generate_image", "arguments": TOOL_ARGUMENTS[:half]}
+        yield chunk({"role": "assistant", "content": "Sure."})
+        yield chunk({"tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": first}]})
+        yield chunk({"tool_calls": [{"index": 0, "function": {"arguments": TOOL_ARGUMENTS[half:]}}]})
+        yield chunk({}, "tool_calls")
+        yield "data: [DONE]\n\n"
 
     async def _events(self, body: dict[str, Any], reply: str):  # type: ignore[no-untyped-def]
         words = reply.split(" ")
