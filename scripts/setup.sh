@@ -6,7 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras=""
-[ "${1:-}" = "--test" ] && extras="[test]"
+apt_extra=()
+if [ "${1:-}" = "--test" ]; then
+  extras="[test]"
+  apt_extra=(chromium)  # the browser tests drive Debian's Chromium through playwright (no `playwright install`)
+fi
 
 apt_install() {
   local missing=()
@@ -23,7 +27,7 @@ apt_install() {
 }
 
 if command -v apt-get >/dev/null; then
-  apt_install espeak-ng
+  apt_install espeak-ng ${apt_extra[@]+"${apt_extra[@]}"}
 fi
 
 # llama.cpp is compiled from source by pip. A portable AVX2 build: -march=native also turns on AMX on

@@ -159,3 +159,29 @@ async def test_a_broken_session_does_not_slow_a_healthy_one(remote_server):
     await hostile.close()
     assert errors == [] and done["status"] == "completed"
     assert codes == ["invalid_json", "bad_audio"] * 150
+
+
+async def test_full_database_is_reported_once_and_the_conversation_goes_on(start_server, fake_chat):
+    # A size cap makes SQLite fail exactly as on a full disk ("database or disk is full").
+    server = start_server(db_max_mb=0.04, openai_api_base_url=fake_chat.base_url,
+                          openai_api_key=fake_chat.api_key)
+    client = await NativeClient.connect(server.ws)
+    codes = []
+    for n in range(6):
+        errors, done = await text_turn(client, f"Message number {n} " + "padding " * 200)
+        codes += [e["code"] for e in errors]
+        assert done["status"] == "completed"  # the user still gets every answer
+    await client.close()
+    assert codes == ["storage_failed"]  # said once, not on every turn
+
+
+async def test_tts_failure_is_typed_and_the_text_still_arrives(start_server, fake_chat):
+    server = start_server(tts_engine="espeak", espeak_voice="xx-nonexistent",
+                          openai_api_base_url=fake_chat.base_url, openai_api_key=fake_chat.api_key)
+    client = await NativeClient.connect(server.ws)
+    errors, done = await text_turn(client, "Can you hear me?")
+    errors2, done2 = await text_turn(client, "Still there?")
+    await client.close()
+    assert [e["code"] for e in errors] == ["tts_failed"] and errors[0]["recoverable"] is True
+    assert done["text"] == fake_chat.reply_for("Can you hear me?") and done["audio_ms"] == 0
+    assert done2["status"] == "completed"

@@ -72,7 +72,7 @@ def create_app(
         install_log_redaction()
         # Loading models takes seconds of CPU; a thread keeps the loop responsive meanwhile.
         app.state.engines = engines or await asyncio.to_thread(load_engines, settings)
-        app.state.store = store = ConversationStore(settings.db_path)
+        app.state.store = store = ConversationStore(settings.db_path, settings.db_max_mb)
         await media.start()
         log.info("media: %s", media.providers.describe())
         app.state.wyoming = wyoming = WyomingDoor(settings, app.state) if settings.wyoming_uri else None

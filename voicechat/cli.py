@@ -1,4 +1,5 @@
-"""Command line: `voicechat` / `voicechat serve` runs the server, `voicechat say FILE.wav` talks to one."""
+"""Command line: `voicechat` / `voicechat serve` runs the server, `voicechat say FILE.wav` talks to one,
+`voicechat assistant` is a hands-free assistant on this machine's microphone and speaker."""
 
 from __future__ import annotations
 
@@ -15,11 +16,20 @@ def _serve(args: argparse.Namespace) -> int:
     from .security import ConfigError, check_exposure
     from .settings import Settings
 
-    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port),
+                                   ("wyoming_uri", args.wyoming)) if v is not None}
     settings = Settings(**overrides)
     try:
         check_exposure(settings)
     except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    from .doors.wyoming import check_uri
+
+    try:
+        if settings.wyoming_uri:
+            check_uri(settings)
+    except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(
@@ -64,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (parser, serve):
         p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
         p.add_argument("--port", type=int, default=None, help="port to bind (default 8000; 0 = any free)")
+        p.add_argument("--wyoming", default=None, metavar="URI",
+                       help="also serve Wyoming (Home Assistant), e.g. tcp://127.0.0.1:10300")
     say = sub.add_parser("say", help="stream a WAV file to a server and collect the spoken replies")
     say.add_argument("file", help="16-bit PCM WAV, any rate, mono or stereo")
     say.add_argument("--url", default="ws://127.0.0.1:8000/ws", help="server's /ws URL")
@@ -74,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     say.add_argument("--language", help="spoken language (ISO code or auto)")
     say.add_argument("--voice", help="reply voice")
     say.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the turns to end")
+    from .assistant import add_assistant_parser
+
+    add_assistant_parser(sub)
     return parser
 
 
@@ -84,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         from .client import run_say
 
         return run_say(args)
+    if args.command == "assistant":
+        from .assistant import run_assistant
+
+        return run_assistant(args)
     return _serve(args)
 
 

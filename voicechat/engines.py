@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .llm import ChatEngine, create_chat
+from .remote import RemoteSTT, RemoteTTS
 from .settings import Settings
 from .stt import SpeechToText, WhisperSTT
 from .tts import FallbackTTS, PiperTTS, create_tts
@@ -46,11 +47,16 @@ def _shared(key: tuple[Any, ...], build: Any) -> Any:
 
 def load_engines(settings: Settings) -> Engines:
     """Load (or reuse) the engines the settings ask for, logging what is used and where it came from."""
-    stt = _shared(
-        ("stt", settings.stt_model, settings.stt_device, settings.stt_compute_type,
-         settings.stt_cpu_threads, settings.stt_workers, settings.stt_beam_size, str(settings.models_dir)),
-        lambda: WhisperSTT(settings),
-    )  # fmt: skip
+    stt: SpeechToText
+    if settings.stt_url:
+        stt = RemoteSTT(settings)  # no local whisper is loaded for a remote STT
+    else:
+        stt = _shared(
+            ("stt", settings.stt_model, settings.stt_device, settings.stt_compute_type,
+             settings.stt_cpu_threads, settings.stt_workers, settings.stt_beam_size,
+             str(settings.models_dir)),
+            lambda: WhisperSTT(settings),
+        )  # fmt: skip
     if settings.openai_api_base_url:
         chat = create_chat(settings)  # a remote client is cheap; its settings may differ per app
     else:
@@ -74,4 +80,7 @@ def create_tts_shared(settings: Settings) -> FallbackTTS:
             piper = _shared(("piper", settings.piper_voice), lambda: PiperTTS(settings))
         except Exception as exc:  # espeak-ng still speaks
             log.warning("Piper voice unavailable: %s", exc)
-    return create_tts(settings, piper=piper)
+    chain = create_tts(settings, piper=piper)
+    if settings.tts_url:  # the remote voice first, the local chain behind it
+        chain = FallbackTTS([RemoteTTS(settings), *chain.engines], settings.tts_retry_s)
+    return chain

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     db_path: Path = Field(
         Path("data/voicechat.sqlite3"), description="SQLite file for conversations (WAL; survives kill -9)."
     )
+    db_max_mb: float = Field(0, description="Cap on the conversation database size (0 = no cap).")
     static_dir: Path = Field(
         Path(__file__).resolve().parent.parent / "static", description="Folder of the browser page."
     )

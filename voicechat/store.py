@@ -46,11 +46,14 @@ class StoreError(Exception):
 class ConversationStore:
     """Thread-safe; the async methods run on one writer thread."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, max_mb: float = 0) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        if max_mb > 0:  # a cap: past it, writes fail exactly as they would on a full disk
+            page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
+            self._db.execute(f"PRAGMA max_page_count={max(1, int(max_mb * 1024 * 1024 // page_size))}")
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process crashes
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(SCHEMA)

@@ -111,10 +111,13 @@ class WhisperSTT:
             f"from {self.source.origin}"
         )
 
-    def transcribe_sync(self, pcm16: bytes, language: str | None, hotwords: str | None = None) -> Transcript:
+    def transcribe_sync(
+        self, pcm16: bytes, language: str | None, hotwords: str | None = None, timestamps: bool = False
+    ) -> Transcript:
         """Transcribe 16 kHz mono PCM16. `language=None` or `auto` lets whisper detect it.
 
         `hotwords` nudges the decoder towards words it would otherwise mishear ("upscale").
+        `timestamps` asks for real segment times (subtitles); conversation turns skip them (faster).
         """
         started = time.perf_counter()
         audio = pcm16_to_float(pcm16)
@@ -125,7 +128,7 @@ class WhisperSTT:
             language=language,
             beam_size=self.beam_size,
             condition_on_previous_text=False,
-            without_timestamps=True,
+            without_timestamps=not timestamps,
             vad_filter=False,
             hotwords=hotwords or None,
         )
@@ -141,12 +144,17 @@ class WhisperSTT:
             avg_logprob=logprob,
             audio_ms=len(audio) / 16.0,
             elapsed_ms=(time.perf_counter() - started) * 1000,
-            segments=[{"start": s.start, "end": s.end, "text": s.text.strip()} for s in parts],
+            segments=[{"start": s.start, "end": s.end, "text": s.text.strip(), "avg_logprob": s.avg_logprob,
+                       "no_speech_prob": s.no_speech_prob} for s in parts],
         )
 
-    async def transcribe(self, pcm16: bytes, language: str | None, hotwords: str | None = None) -> Transcript:
+    async def transcribe(
+        self, pcm16: bytes, language: str | None, hotwords: str | None = None, *, timestamps: bool = False
+    ) -> Transcript:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self.transcribe_sync, pcm16, language, hotwords)
+        return await loop.run_in_executor(
+            self._pool, self.transcribe_sync, pcm16, language, hotwords, timestamps
+        )
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

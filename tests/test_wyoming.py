@@ -1,0 +1,138 @@
+"""The Wyoming door, driven by the `wyoming` package's own client (what Home Assistant uses)."""
+
+from __future__ import annotations
+
+import pytest
+from wyoming.asr import Transcribe, Transcript, TranscriptChunk, TranscriptStart, TranscriptStop
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.client import AsyncTcpClient
+from wyoming.event import Event
+from wyoming.handle import Handled, HandledChunk, HandledStart, HandledStop, NotHandled
+from wyoming.info import Describe, Info
+from wyoming.ping import Ping, Pong
+from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
+
+from tests.speech import piper_speech, silence
+from tests.test_rest import MAX_WER, wer
+from voicechat.audio import resample_pcm16, rms_dbfs
+from voicechat.doors.wyoming import RemoteBindRefused, check_bind
+
+
+@pytest.fixture
+def wyoming(start_server, fake_chat):
+    server = start_server(openai_api_base_url=fake_chat.base_url, openai_api_key=fake_chat.api_key,
+                          chat_timeout_s=3.0, wyoming_uri="tcp://127.0.0.1:0")
+    port = server.thread.server.config.app.state.wyoming_port
+    assert port
+    return port
+
+
+async def read_until(client: AsyncTcpClient, last: str, timeout: float = 60.0) -> list[Event]:
+    """Events up to and including the first of type `last`."""
+    client.read_timeout = timeout
+    events = []
+    while True:
+        event = await client.read_event()
+        assert event is not None, f"connection closed before {last}; got {[e.type for e in events]}"
+        events.append(event)
+        if event.type == last:
+            return events
+
+
+def audio_of(events: list[Event]) -> tuple[bytes, int]:
+    chunks = [AudioChunk.from_event(e) for e in events if AudioChunk.is_type(e.type)]
+    assert chunks and all(c.width == 2 and c.channels == 1 for c in chunks)
+    assert len({c.rate for c in chunks}) == 1
+    return b"".join(c.audio for c in chunks), chunks[0].rate
+
+
+async def test_describe_lists_asr_tts_and_handle(wyoming):
+    async with AsyncTcpClient("127.0.0.1", wyoming) as client:
+        await client.write_event(Describe().event())
+        info = Info.from_event((await read_until(client, "info"))[-1])
+        await client.write_event(Ping(text="hi").event())
+        assert Pong.from_event((await read_until(client, "pong"))[-1]).text == "hi"
+    asr, tts, handle = info.asr[0], info.tts[0], info.handle[0]
+    assert asr.installed and "en" in asr.models[0].languages and asr.models[0].name == "base"
+    assert asr.supports_transcript_streaming
+    assert "en_US-joe-medium" in [v.name for v in tts.voices] and tts.supports_synthesize_streaming
+    assert handle.installed and handle.supports_handled_streaming and handle.models[0].languages == ["en"]
+
+
+async def test_transcribe_streamed_audio(wyoming):
+    said = "Set the living room temperature to twenty degrees."
+    speech = resample_pcm16(silence(200) + piper_speech(said) + silence(300), 16000, 22050)
+    async with AsyncTcpClient("127.0.0.1", wyoming) as client:
+        await client.write_event(Transcribe(language="en").event())
+        await client.write_event(AudioStart(rate=22050, width=2, channels=1).event())
+        step = 22050 * 2 // 10
+        for offset in range(0, len(speech), step):
+            chunk = AudioChunk(rate=22050, width=2, channels=1, audio=speech[offset : offset + step])
+            await client.write_event(chunk.event())
+        await client.write_event(AudioStop().event())
+        events = await read_until(client, "transcript")
+    types = [e.type for e in events]
+    assert types == ["transcript-start", "transcript-chunk", "transcript-stop", "transcript"], types
+    assert TranscriptStart.from_event(events[0]).language == "en"
+    final = Transcript.from_event(events[-1])
+    assert TranscriptChunk.from_event(events[1]).text == final.text
+    assert TranscriptStop.is_type(events[2].type)
+    assert wer(said, final.text) <= MAX_WER, final.text
+
+
+async def test_synthesize_whole_and_streamed(wyoming):
+    async with AsyncTcpClient("127.0.0.1", wyoming) as client:
+        await client.write_event(Synthesize(text="The front door is locked.").event())
+        whole = await read_until(client, "audio-stop")
+        pcm, rate = audio_of(whole)
+        assert AudioStart.is_type(whole[0].type) and AudioStart.from_event(whole[0]).rate == rate
+        assert len(pcm) / 2 / rate > 1.0 and rms_dbfs(pcm) > -35
+
+        # Streaming: sentences are spoken as they complete; the compatibility `synthesize` is ignored.
+        await client.write_event(SynthesizeStart().event())
+        for part in ["The garage ", "door is open. ", "Should I close ", "it?"]:
+            await client.write_event(SynthesizeChunk(text=part).event())
+        await client.write_event(Synthesize(text="The garage door is open. Should I close it?").event())
+        await client.write_event(SynthesizeStop().event())
+        streamed = await read_until(client, "synthesize-stopped")
+    types = [e.type for e in streamed]
+    assert types.count("audio-start") == 2 and types.count("audio-stop") == 2, types
+    assert SynthesizeStopped.is_type(types[-1])
+    pcm, rate = audio_of(streamed)
+    assert len(pcm) / 2 / rate > 2.0 and rms_dbfs(pcm) > -35
+
+
+async def test_handle_a_text_with_the_chat_model(wyoming, fake_chat):
+    context = {"conversation_id": "01HXTEST"}
+    async with AsyncTcpClient("127.0.0.1", wyoming) as client:
+        await client.write_event(Transcript(text="Turn on the porch light", context=context).event())
+        events = await read_until(client, "handled")
+    expected = fake_chat.reply_for("Turn on the porch light")
+    assert HandledStart.is_type(events[0].type) and HandledStop.is_type(events[-2].type)
+    chunks = "".join(HandledChunk.from_event(e).text for e in events if HandledChunk.is_type(e.type))
+    handled = Handled.from_event(events[-1])
+    assert handled.text == chunks == expected
+    assert handled.context == context
+    # A follow-up in the same Home Assistant conversation keeps the history (a new socket, like HA).
+    async with AsyncTcpClient("127.0.0.1", wyoming) as client:
+        await client.write_event(Transcript(text="And the garden too", context=context).event())
+        await read_until(client, "handled")
+    sent = [m["content"] for m in fake_chat.requests[-1]["body"]["messages"] if m["role"] == "user"]
+    assert sent == ["Turn on the porch light", "And the garden too"]
+
+
+async def test_handle_reports_a_failed_chat_model_as_not_handled(wyoming, fake_chat):
+    fake_chat.mode = "500"
+    async with AsyncTcpClient("127.0.0.1", wyoming) as client:
+        await client.write_event(Transcript(text="What is the weather").event())
+        events = await read_until(client, "not-handled")
+    assert NotHandled.from_event(events[-1]).text
+
+
+def test_remote_bind_needs_opt_in():
+    check_bind("127.0.0.1", False)
+    check_bind("::1", False)
+    check_bind("localhost", False)
+    with pytest.raises(RemoteBindRefused, match="VOICECHAT_WYOMING_ALLOW_REMOTE"):
+        check_bind("0.0.0.0", False)
+    check_bind("0.0.0.0", True)

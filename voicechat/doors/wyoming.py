@@ -1,0 +1,376 @@
+"""The Wyoming door (Home Assistant's voice protocol) over TCP or a Unix socket.
+
+It runs in the HTTP server's event loop and shares its engines: `asr` (transcribe + audio → transcript,
+streamed too), `tts` (synthesize, and the streaming synthesize-start/-chunk/-stop), and `handle` (a
+`transcript` sent to us is a user message; the reply comes back as `handled`, streamed as
+handled-start/-chunk/-stop first). Framing and event classes are the `wyoming` package's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import ipaddress
+import logging
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from wyoming.asr import Transcribe, Transcript, TranscriptChunk, TranscriptStart, TranscriptStop
+from wyoming.audio import AudioChunk, AudioChunkConverter, AudioStart, AudioStop
+from wyoming.error import Error
+from wyoming.event import Event
+from wyoming.handle import Handled, HandledChunk, HandledStart, HandledStop, NotHandled
+from wyoming.info import (
+    AsrModel,
+    AsrProgram,
+    Attribution,
+    Describe,
+    HandleModel,
+    HandleProgram,
+    Info,
+    TtsProgram,
+    TtsVoice,
+)
+from wyoming.ping import Ping, Pong
+from wyoming.server import AsyncEventHandler
+from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
+
+from .. import __version__
+from ..audio import resample_pcm16
+from ..engines import Engines
+from ..sentences import SentenceChunker
+from ..session import Session
+from ..settings import Settings
+from ..stt import WhisperSTT, ignore_reason
+from ..tts import AudioChunk as PcmChunk
+from ..tts import FallbackTTS
+from ..turn import APOLOGY
+
+log = logging.getLogger(__name__)
+
+ATTRIBUTION = Attribution(name="voicechat", url="https://pypi.org/project/wyoming/")
+CHUNK_MS = 100  # audio-chunk size we send
+MAX_CONVERSATIONS = 32  # handle sessions kept for follow-ups (Home Assistant opens one socket per request)
+
+
+class RemoteBindRefused(ValueError):
+    """Wyoming has no authentication: binding beyond loopback needs an explicit opt-in."""
+
+
+def check_bind(host: str, allow_remote: bool) -> None:
+    """Raise unless `host` is loopback or remote binds are allowed."""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and not allow_remote:
+        raise RemoteBindRefused(
+            f"refusing to serve Wyoming on {host}: the protocol has no authentication, so anyone who can "
+            "reach the port can use it. Bind 127.0.0.1, or set VOICECHAT_WYOMING_ALLOW_REMOTE=true."
+        )
+
+
+def check_uri(settings: Settings) -> tuple[str, str, int]:
+    """`(scheme, host or path, port)` of `VOICECHAT_WYOMING_URI`, refusing bad or unsafe ones."""
+    uri = settings.wyoming_uri or ""
+    parsed = urlparse(uri)
+    if parsed.scheme == "tcp":
+        if not parsed.hostname or parsed.port is None:
+            raise ValueError(f"the Wyoming URI needs a host and a port, like tcp://127.0.0.1:10300: {uri!r}")
+        check_bind(parsed.hostname, settings.wyoming_allow_remote)
+        return "tcp", parsed.hostname, parsed.port
+    if parsed.scheme == "unix" and parsed.path:
+        return "unix", parsed.path, 0
+    raise ValueError(f"the Wyoming URI must be tcp://host:port or unix://path, not {uri!r}")
+
+
+class _TextOnly:
+    """A TTS engine that says nothing: `handle` answers with text, Home Assistant speaks it itself."""
+
+    name = "none"
+    description = "text only"
+
+    async def synthesize(self, text: str, voice: str | None = None) -> AsyncIterator[PcmChunk]:
+        return
+        yield  # an async generator with no items
+
+
+class WyomingDoor:
+    """Listens on a `tcp://host:port` or `unix://path` URI; `port` is the bound port (0 picks one)."""
+
+    def __init__(self, settings: Settings, state: Any) -> None:
+        self.settings = settings
+        self.state = state
+        self.engines: Engines = state.engines
+        self.text_engines = dataclasses.replace(
+            self.engines, tts=FallbackTTS([_TextOnly()], settings.tts_retry_s)  # type: ignore[list-item]
+        )
+        self.conversations: OrderedDict[str, Session] = OrderedDict()
+        self.port: int | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        """Listen at `VOICECHAT_WYOMING_URI`; an unsafe or malformed URI is refused with a clear log line."""
+        try:
+            scheme, where, port = check_uri(self.settings)
+        except ValueError as exc:
+            log.error("wyoming: %s", exc)
+            raise
+        if scheme == "tcp":
+            self._server = await asyncio.start_server(self._accept, where, port)
+            self.port = self._server.sockets[0].getsockname()[1]
+            where = f"tcp://{where}:{self.port}"
+        else:
+            await asyncio.to_thread(Path(where).unlink, missing_ok=True)
+            self._server = await asyncio.start_unix_server(self._accept, where)
+            where = f"unix://{where}"
+        log.info("wyoming: serving asr, tts and handle at %s", where)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._handlers):
+            task.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
+        for session in self.conversations.values():
+            await session.close()
+        self.conversations.clear()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        try:
+            await WyomingHandler(self, reader, writer).run()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self._handlers.discard(task)
+
+    def info(self) -> Info:
+        """What `describe` answers: one program per role, with the engines behind it."""
+        s, engines = self.settings, self.engines
+        languages = _stt_languages(engines)
+        spoken = [s.language] if s.language != "auto" else ["en"]
+        voices = [TtsVoice(name=_voice_name(engine), attribution=ATTRIBUTION, installed=True,
+                           description=engine.description, version=None, languages=spoken)
+                  for engine in engines.tts.engines]  # fmt: skip
+        stt_model = s.stt_remote_model if s.stt_url else s.stt_model
+        chat_model = getattr(engines.chat, "model", None) or "local"
+        return Info(
+            asr=[AsrProgram(name="voicechat-stt", attribution=ATTRIBUTION, installed=True,
+                            description=engines.stt.description, version=__version__,
+                            models=[AsrModel(name=stt_model, attribution=ATTRIBUTION, installed=True,
+                                             description=engines.stt.description, version=None,
+                                             languages=languages)],
+                            supports_transcript_streaming=True)],
+            tts=[TtsProgram(name="voicechat-tts", attribution=ATTRIBUTION, installed=True,
+                            description=engines.tts.description, version=__version__, voices=voices,
+                            supports_synthesize_streaming=True)],
+            handle=[HandleProgram(name="voicechat", attribution=ATTRIBUTION, installed=True,
+                                  description=f"voicechat conversation ({engines.chat.description})",
+                                  version=__version__,
+                                  models=[HandleModel(name=str(chat_model), attribution=ATTRIBUTION,
+                                                      installed=True, description=engines.chat.description,
+                                                      version=None, languages=spoken)],
+                                  supports_handled_streaming=True)],
+        )  # fmt: skip
+
+    async def conversation(self, conversation_id: str) -> Session:
+        """The session behind a Home Assistant conversation, so follow-ups keep their history."""
+        session = self.conversations.pop(conversation_id, None)
+        if session is None:
+            session = Session(engines=self.text_engines, settings=self.settings, send=_discard,
+                              media=getattr(self.state, "media", None),
+                              store=getattr(self.state, "store", None), door="wyoming",
+                              uploads_dir=getattr(self.state, "uploads_dir", None))
+            await session.start()
+        self.conversations[conversation_id] = session
+        while len(self.conversations) > MAX_CONVERSATIONS:
+            _, oldest = self.conversations.popitem(last=False)
+            await oldest.close()
+        return session
+
+
+async def _discard(item: dict[str, Any] | bytes) -> None:
+    """Output of a handle session between requests (a media job finishing) has nowhere to go."""
+
+
+def _stt_languages(engines: Engines) -> list[str]:
+    stt = engines.stt
+    if isinstance(stt, WhisperSTT) and not stt.multilingual:
+        return ["en"]
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+    return list(_LANGUAGE_CODES)
+
+
+def _voice_name(engine: Any) -> str:
+    return str(getattr(engine, "voice_name", None) or getattr(engine, "voice", None) or engine.name)
+
+
+class WyomingHandler(AsyncEventHandler):
+    """One client connection: events in, events out, one at a time."""
+
+    def __init__(self, door: WyomingDoor, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        super().__init__(reader, writer)
+        self.door = door
+        self.settings = door.settings
+        self.language: str | None = None
+        self.hotwords: str | None = None
+        self.audio: bytearray | None = None
+        self.audio_rate = 16000
+        self.converter = AudioChunkConverter(width=2, channels=1)
+        self.stream_chunker: SentenceChunker | None = None
+        self.stream_voice: str | None = None
+
+    async def handle_event(self, event: Event) -> bool:
+        try:
+            await self._dispatch(event)
+        except Exception as exc:  # a failed request is reported; the connection stays usable
+            log.exception("wyoming: %s failed", event.type)
+            await self.write_event(Error(text=f"{event.type} failed: {exc}", code="internal").event())
+        return True
+
+    async def _dispatch(self, event: Event) -> None:
+        if Describe.is_type(event.type):
+            await self.write_event(self.door.info().event())
+        elif Ping.is_type(event.type):
+            await self.write_event(Pong(text=Ping.from_event(event).text).event())
+        elif Transcribe.is_type(event.type):
+            request = Transcribe.from_event(event)
+            self.language = request.language
+            words = [*(request.transcript_names or []), *(request.transcript_terms or [])]
+            self.hotwords = " ".join(words) or None
+        elif AudioStart.is_type(event.type):
+            self.audio = bytearray()
+            self.audio_rate = AudioStart.from_event(event).rate
+        elif AudioChunk.is_type(event.type):
+            await self._on_audio(AudioChunk.from_event(event))
+        elif AudioStop.is_type(event.type):
+            await self._on_audio_stop()
+        elif Synthesize.is_type(event.type):
+            # Streaming clients also send the whole text for older servers: already being spoken.
+            if self.stream_chunker is None:
+                request = Synthesize.from_event(event)
+                await self._speak([request.text], request.voice.name if request.voice else None)
+        elif SynthesizeStart.is_type(event.type):
+            start = SynthesizeStart.from_event(event)
+            self.stream_chunker = SentenceChunker(self.settings.tts_first_chunk_chars)
+            self.stream_voice = start.voice.name if start.voice else None
+        elif SynthesizeChunk.is_type(event.type):
+            if self.stream_chunker is None:
+                raise ValueError("synthesize-chunk without synthesize-start")
+            pieces = self.stream_chunker.feed(SynthesizeChunk.from_event(event).text)
+            await self._speak(pieces, self.stream_voice)
+        elif SynthesizeStop.is_type(event.type):
+            if self.stream_chunker is not None:
+                rest, self.stream_chunker = self.stream_chunker.flush(), None
+                await self._speak(rest, self.stream_voice)
+            await self.write_event(SynthesizeStopped().event())
+        elif Transcript.is_type(event.type):
+            await self._handle(Transcript.from_event(event))
+        # Other events (wake, intent, satellite…) are not ours; Wyoming servers drop what they don't serve.
+
+    # --- asr --------------------------------------------------------------------------------------
+
+    async def _on_audio(self, chunk: AudioChunk) -> None:
+        if self.audio is None:  # audio without audio-start: take its format from the chunk
+            self.audio, self.audio_rate = bytearray(), chunk.rate
+        limit = self.settings.rest_max_upload_bytes
+        if len(self.audio) < limit:
+            self.audio += self.converter.convert(chunk).audio
+
+    async def _on_audio_stop(self) -> None:
+        if self.audio is None:
+            return
+        pcm = resample_pcm16(bytes(self.audio), self.audio_rate, 16000)
+        self.audio = None
+        language = self.language or self.settings.language
+        try:
+            hotwords = self.hotwords or self.settings.stt_hotwords or None
+            result = await self.door.engines.stt.transcribe(
+                pcm, None if language == "auto" else language, hotwords
+            )
+        except Exception as exc:
+            log.exception("wyoming: transcription failed")
+            await self.write_event(Error(text=f"transcription failed: {type(exc).__name__}",
+                                         code="stt_failed").event())
+            return
+        # Silence hallucinations ("Thanks for watching") become an empty transcript: nothing was said.
+        text = "" if ignore_reason(result) else result.text
+        await self.write_event(TranscriptStart(language=result.language).event())
+        if text:
+            await self.write_event(TranscriptChunk(text=text).event())
+        await self.write_event(TranscriptStop().event())
+        await self.write_event(Transcript(text=text, language=result.language).event())
+
+    # --- tts --------------------------------------------------------------------------------------
+
+    async def _speak(self, pieces: list[str], voice: str | None) -> None:
+        """Each piece becomes one audio-start / audio-chunk… / audio-stop stream."""
+        for text in pieces:
+            if not text.strip():
+                continue
+            rate = None
+            async for _engine, chunk in self.door.engines.tts.synthesize_with_engine(text, voice):
+                if rate is None:
+                    rate = chunk.rate
+                    await self.write_event(AudioStart(rate=rate, width=2, channels=1).event())
+                pcm = resample_pcm16(chunk.pcm, chunk.rate, rate)
+                step = rate * 2 * CHUNK_MS // 1000
+                for offset in range(0, len(pcm), step):
+                    part = pcm[offset : offset + step]
+                    await self.write_event(AudioChunk(rate=rate, width=2, channels=1, audio=part).event())
+            if rate is not None:
+                await self.write_event(AudioStop().event())
+
+    # --- handle -----------------------------------------------------------------------------------
+
+    async def _handle(self, request: Transcript) -> None:
+        """A user message (Home Assistant's conversation agent): the reply as text, streamed."""
+        context = dict(request.context or {})
+        conversation_id = str(context.get("conversation_id") or id(self))
+        context["conversation_id"] = conversation_id
+        text = request.text.strip()
+        if not text:
+            await self.write_event(NotHandled(text="nothing was said", context=context).event())
+            return
+        events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+        async def collect(item: dict[str, Any] | bytes) -> None:
+            if isinstance(item, dict):
+                events.put_nowait(item)
+
+        session = await self.door.conversation(conversation_id)
+        session.send = collect
+        try:
+            await session.handle({"type": "text", "text": text[: self.settings.max_text_chars]})
+            await self.write_event(HandledStart(context=context).event())
+            turn_id, reply, failed = None, "", None
+            while True:
+                item = await events.get()
+                kind = item.get("type")
+                if kind == "transcript" and turn_id is None:  # notices have none: the first is ours
+                    turn_id = item["turn_id"]
+                elif turn_id is None or item.get("turn_id") != turn_id:
+                    continue  # a media notice's turn, not this request's
+                elif kind == "reply.text.delta":
+                    reply += item["delta"]
+                    await self.write_event(HandledChunk(text=item["delta"]).event())
+                elif kind == "error":
+                    failed = item.get("message")
+                elif kind == "turn.done":
+                    break
+            await self.write_event(HandledStop().event())
+            if reply:
+                await self.write_event(Handled(text=reply, context=context).event())
+            else:
+                log.warning("wyoming: conversation %s failed: %s", conversation_id, failed)
+                await self.write_event(NotHandled(text=APOLOGY, context=context).event())
+        finally:
+            session.send = _discard
