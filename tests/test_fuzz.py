@@ -23,8 +23,9 @@ TYPED_ERRORS = {"invalid_json", "invalid_event", "unknown_event", "invalid_sessi
                 "chat_timeout", "chat_interrupted", "tts_failed", "stt_failed"}
 EXAMPLES, PER_EXAMPLE = 100, 110  # 11,000 messages
 
+finite = st.floats(allow_nan=False, allow_infinity=False)  # what JSON can carry
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers() | finite | st.text(max_size=20),
     lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4),
     max_leaves=8,
 )
@@ -45,7 +46,7 @@ events = st.fixed_dictionaries(
         "session": session_fields | json_values,
         "text": st.text(max_size=40) | json_values,
         "turn_id": st.sampled_from(["turn_1", "turn_2", "nope"]) | json_values,
-        "played_ms": st.integers(-10, 10**9) | st.floats(allow_nan=False) | st.text(max_size=5),
+        "played_ms": st.integers(-10, 10**9) | finite | st.text(max_size=5),
         "job_id": st.text(max_size=10),
         "action": st.sampled_from(["upscale", "variation", "reroll", "explode"]),
         "index": st.integers(-3, 9),
@@ -92,7 +93,8 @@ class ErrorLog(logging.Handler):
 @pytest.fixture
 def fuzz_server(start_server, fake_chat):
     return start_server(openai_api_base_url=fake_chat.base_url, openai_api_key=fake_chat.api_key,
-                        max_connections_per_minute=0, max_sessions=1000, barge_in=True)
+                        max_connections_per_minute=0, max_requests_per_minute=0, max_sessions=1000,
+                        barge_in=True)
 
 
 def test_random_messages_never_break_the_server(fuzz_server):
@@ -145,3 +147,155 @@ def test_random_messages_never_break_the_server(fuzz_server):
     assert healthy_result["status"] == "completed" and "bedroom" in healthy_result["user_text"].lower()
     crashes = [r for r in errors.records if r.exc_info or "Traceback" in r.getMessage()]
     assert not crashes, [r.getMessage() for r in crashes[:5]]
+
+
+# --- the other doors -----------------------------------------------------------------------------------
+
+REALTIME_TYPES = ["session.update", "input_audio_buffer.append", "input_audio_buffer.commit",
+                  "input_audio_buffer.clear", "conversation.item.create", "conversation.item.retrieve",
+                  "conversation.item.truncate", "conversation.item.delete", "response.create",
+                  "response.cancel"]
+realtime_events = st.fixed_dictionaries(
+    {"type": st.sampled_from(REALTIME_TYPES) | st.text(max_size=12)},
+    optional={
+        "event_id": st.text(max_size=8),
+        "session": st.fixed_dictionaries({}, optional={
+            "instructions": st.text(max_size=30) | json_values,
+            "input_audio_format": st.sampled_from(["pcm16", "g711_ulaw", "g711_alaw", "mp3", 7]),
+            "output_audio_format": st.sampled_from(["pcm16", "g711_alaw", "opus"]),
+            "turn_detection": st.none() | st.fixed_dictionaries({}, optional={
+                "type": st.sampled_from(["server_vad", "semantic_vad", "x"]),
+                "create_response": st.booleans(), "interrupt_response": st.booleans()}),
+            "audio": json_values,
+            "output_modalities": st.lists(st.sampled_from(["audio", "text", "video"]), max_size=2),
+        }) | json_values,
+        "audio": st.binary(max_size=600).map(lambda b: __import__("base64").b64encode(b).decode())
+        | st.text(max_size=20) | json_values,
+        "item": json_values | st.fixed_dictionaries({"type": st.just("message"),
+                                                     "role": st.sampled_from(["user", "assistant", "x"]),
+                                                     "content": json_values}),
+        "item_id": st.text(max_size=10) | json_values,
+        "audio_end_ms": st.integers(-5, 10**6) | json_values,
+        "response": json_values,
+        "response_id": st.text(max_size=10),
+    },
+)
+realtime_messages = st.one_of(realtime_events.map(json.dumps), st.text(max_size=40),
+                              json_values.map(json.dumps), st.binary(max_size=200))
+
+
+def test_realtime_door_survives_random_events(fuzz_server):
+    import websockets
+
+    url = f"ws://127.0.0.1:{fuzz_server.thread.port}/v1/realtime?model=fuzz"
+    loop = asyncio.new_event_loop()
+    counted = {"messages": 0, "errors": 0}
+
+    @settings(max_examples=40, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(st.lists(realtime_messages, min_size=100, max_size=100))
+    def one_connection(batch: list[str | bytes]) -> None:
+        loop.run_until_complete(fuzz(batch))
+
+    async def fuzz(batch: list[str | bytes]) -> None:
+        async with websockets.connect(url, max_size=None, max_queue=None) as ws:
+            for message in batch:
+                await ws.send(message)
+            await ws.send(json.dumps({"type": "input_audio_buffer.clear", "event_id": "end"}))
+            while True:  # the door still answers, in order, after everything above
+                event = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                if event["type"] == "error":
+                    counted["errors"] += 1
+                    assert isinstance(event["error"]["code"], str) and event["error"]["message"] is not None
+                    assert event["error"]["code"] != "internal", event
+                if event["type"] == "input_audio_buffer.cleared":
+                    break
+            # Drop the TCP connection: a polite close can sit out websockets' 10 s close timeout while
+            # replies to the batch are still streaming, and that would measure the client, not the door.
+            ws.transport.abort()
+        counted["messages"] += len(batch)
+
+    try:
+        one_connection()
+    finally:
+        loop.close()
+    assert counted["messages"] >= 4000 and counted["errors"] > 500
+
+
+def test_rest_door_survives_random_requests(fuzz_server):
+    import httpx
+
+    base = fuzz_server.http
+    statuses: list[int] = []
+
+    @settings(max_examples=300, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    @given(
+        st.sampled_from(["/v1/audio/transcriptions", "/v1/audio/speech", "/v1/models", "/api/jobs",
+                         "/api/uploads", "/api/conversations"]),
+        st.one_of(
+            st.binary(max_size=300).map(lambda b: {"files": {"file": ("a.wav", b, "audio/wav")}}),
+            st.fixed_dictionaries({"input": st.text(max_size=8) | json_values,
+                                   "voice": st.text(max_size=5) | json_values,
+                                   "response_format": st.sampled_from(["mp3", "wav", "pcm", "flac", 3]),
+                                   "speed": finite | st.text(max_size=3)},
+                                  ).map(lambda j: {"json": j}),
+            st.binary(max_size=200).map(lambda b: {"content": b}),
+            json_values.map(lambda j: {"json": j}),
+        ),
+    )
+    def one_request(path: str, body: dict) -> None:
+        method = "GET" if path in ("/v1/models", "/api/jobs", "/api/conversations") and "files" not in body \
+            else "POST"
+        response = httpx.request(method, base + path, timeout=60, **body)
+        statuses.append(response.status_code)
+        assert response.status_code < 500 or response.status_code == 503, (path, response.text[:200])
+        if response.status_code >= 400:
+            assert response.json()["error"]["message"]
+
+    one_request()
+    assert len(statuses) >= 300 and any(code >= 400 for code in statuses)
+
+
+def test_wyoming_door_survives_random_events(start_server, fake_chat):
+    from wyoming.client import AsyncTcpClient
+    from wyoming.event import Event
+
+    server = start_server(openai_api_base_url=fake_chat.base_url, openai_api_key=fake_chat.api_key,
+                          wyoming_uri="tcp://127.0.0.1:0", max_connections_per_minute=0)
+    port = server.thread.server.config.app.state.wyoming_port
+    loop = asyncio.new_event_loop()
+    counted = {"events": 0}
+    types = ["describe", "transcribe", "audio-start", "audio-chunk", "audio-stop", "synthesize",
+             "synthesize-start", "synthesize-chunk", "synthesize-stop", "transcript", "ping", "bogus"]
+    wyoming_events = st.tuples(
+        st.sampled_from(types) | st.text(max_size=8),
+        st.dictionaries(st.sampled_from(["text", "rate", "width", "channels", "name", "language", "voice"]),
+                        json_values, max_size=4),
+        st.binary(max_size=64),
+    )
+
+    @settings(max_examples=40, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(st.lists(wyoming_events, min_size=50, max_size=50))
+    def one_connection(batch: list[tuple[str, dict, bytes]]) -> None:
+        loop.run_until_complete(fuzz(batch))
+
+    async def fuzz(batch: list[tuple[str, dict, bytes]]) -> None:
+        async with AsyncTcpClient("127.0.0.1", port) as client:
+            for kind, data, payload in batch:
+                await client.write_event(Event(type=kind, data=data, payload=payload or None))
+            await client.write_event(Event(type="ping", data={"text": "end"}))
+            client.read_timeout = 60
+            while True:  # still serving, in order
+                event = await client.read_event()
+                assert event is not None, "the door closed the connection"
+                if event.type == "pong" and (event.data or {}).get("text") == "end":
+                    break
+        counted["events"] += len(batch)
+
+    try:
+        one_connection()
+    finally:
+        loop.close()
+    assert counted["events"] >= 2000

@@ -18,7 +18,8 @@ class NativeClient:
 
     @classmethod
     async def connect(cls, url: str, **kwargs: Any) -> NativeClient:
-        ws = await websockets.connect(url, max_size=None, **kwargs)
+        # No receive queue limit: a test that stops reading must not stall the close handshake.
+        ws = await websockets.connect(url, max_size=None, max_queue=None, **kwargs)
         client = cls(ws)
         client.ready = await client.expect("ready")
         return client

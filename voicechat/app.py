@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -42,6 +43,15 @@ async def health(request: Request) -> JSONResponse:
         "media": state.media.providers.describe(),
     }
     return JSONResponse(body, status_code=200 if engines is not None else 503)
+
+
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
+    """404, 405 and friends in the same OpenAI-shaped JSON as every other error of ours."""
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    body = {"error": {"message": str(exc.detail), "type": "invalid_request_error", "param": None,
+                      "code": code}}
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
 async def drain_sessions(app: Starlette, timeout: float) -> None:
@@ -102,7 +112,8 @@ def create_app(
         routes.append(Mount("/", StaticFiles(directory=settings.static_dir, html=True), name="static"))
     check_exposure(settings)
     app = Starlette(routes=routes, lifespan=lifespan,
-                    middleware=[Middleware(SecurityMiddleware, settings=settings)])
+                    middleware=[Middleware(SecurityMiddleware, settings=settings)],
+                    exception_handlers={HTTPException: http_error})
     app.state.settings = settings
     app.state.sessions = set()
     app.state.media = media

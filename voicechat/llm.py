@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import logging
 import threading
@@ -198,6 +199,8 @@ class LocalChat:
             verbose=False,
         )
         self.load_ms = (time.perf_counter() - started) * 1000
+        # Free the model before interpreter teardown; llama_cpp's own __del__ runs too late and prints errors.
+        atexit.register(self._llama.close)
         self.max_tokens = settings.chat_max_tokens
         self.temperature = settings.chat_temperature
         self.context = settings.local_context

@@ -244,8 +244,12 @@ class RealtimeTranslator:
             await handler(event)
         except SessionError as exc:
             self.error(exc.code, exc.message, event_id)
-        except (KeyError, TypeError, ValueError) as exc:
-            self.error("invalid_event", f"malformed {kind}: {exc}", event_id)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            # A field of the wrong shape (a string where an object belongs…): the client's mistake.
+            self.error("invalid_event", f"malformed {kind}: {type(exc).__name__}: {exc}", event_id)
+        except Exception:  # a bug of ours: report it, keep the connection
+            log.exception("realtime session %s: %s failed", self.session.id, kind)
+            self.error("internal", f"{kind} failed inside the server", event_id, kind="server_error")
 
     async def _client_session_update(self, event: dict[str, Any]) -> None:
         update, self.fmt = session_update_from(event.get("session") or {}, self.fmt)
