@@ -185,3 +185,18 @@ async def test_tts_failure_is_typed_and_the_text_still_arrives(start_server, fak
     assert [e["code"] for e in errors] == ["tts_failed"] and errors[0]["recoverable"] is True
     assert done["text"] == fake_chat.reply_for("Can you hear me?") and done["audio_ms"] == 0
     assert done2["status"] == "completed"
+
+
+async def test_stt_failure_is_typed_and_the_session_goes_on(start_server, fake_chat):
+    # The speech-to-text engine is a remote server that is down: every transcription raises.
+    server = start_server(stt_url="http://127.0.0.1:9/v1", remote_timeout_s=2.0,
+                          openai_api_base_url=fake_chat.base_url, openai_api_key=fake_chat.api_key)
+    client = await NativeClient.connect(server.ws)
+    await client.stream(silence(300) + piper_speech("Turn off the bedroom lights.") + silence(900))
+    error = await client.expect("error")
+    failed = await client.expect("turn.done")
+    errors, done = await text_turn(client, "Can you read this instead?")
+    await client.close()
+    assert error["code"] == "stt_failed" and error["recoverable"] is True
+    assert failed["status"] == "failed" and failed["error"] == "stt_failed"
+    assert errors == [] and done["status"] == "completed"

@@ -189,3 +189,11 @@ def test_keys_never_reach_logs_or_responses(tmp_path, fake_chat):
     assert "/ws?token=***" in everything  # the access log printed the URL, redacted
     for name, secret in secrets.items():
         assert secret not in everything, f"the {name} key leaked"
+
+
+async def test_page_is_revalidated_and_never_framed(remote_server):
+    async with httpx.AsyncClient(base_url=remote_server.http) as http:
+        page = await http.get("/")
+    assert page.status_code == 200 and "<html" in page.text.lower()
+    assert page.headers["cache-control"] == "no-cache"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]

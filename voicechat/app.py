@@ -45,6 +45,25 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if engines is not None else 503)
 
 
+class PageHeaders:
+    """The page's files: revalidated on every load (no stale modules after an upgrade), never framed."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async def with_headers(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"cache-control", b"no-cache"),
+                                      (b"x-content-type-options", b"nosniff"),
+                                      (b"content-security-policy", b"frame-ancestors 'none'"),
+                                      (b"referrer-policy", b"no-referrer")]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
 async def http_error(request: Request, exc: Exception) -> JSONResponse:
     """404, 405 and friends in the same OpenAI-shaped JSON as every other error of ours."""
     assert isinstance(exc, HTTPException)
@@ -109,7 +128,8 @@ def create_app(
         Mount(media.files_url_prefix, StaticFiles(directory=files_dir), name="media-files"),
     ]
     if (settings.static_dir / "index.html").exists():
-        routes.append(Mount("/", StaticFiles(directory=settings.static_dir, html=True), name="static"))
+        page = StaticFiles(directory=settings.static_dir, html=True)
+        routes.append(Mount("/", PageHeaders(page), name="static"))
     check_exposure(settings)
     app = Starlette(routes=routes, lifespan=lifespan,
                     middleware=[Middleware(SecurityMiddleware, settings=settings)],
