@@ -39,3 +39,10 @@ def test_chinese_sentence_ends():
 
 def test_markdown_is_not_read_aloud():
     assert clean_for_speech("**Bold** and `code`\n- item") == "Bold and code item"
+
+
+def test_a_sentence_that_never_ends_is_cut_into_bounded_pieces():
+    text = " ".join(["word"] * 200) + " and then, finally, more words without any end"
+    pieces = feed_all(SentenceChunker(max_chars=120), text)
+    assert len(pieces) > 5 and max(len(p) for p in pieces) <= 120
+    assert " ".join(pieces).split() == text.replace(",", ",").split()

@@ -21,8 +21,11 @@ def clean_for_speech(text: str) -> str:
 class SentenceChunker:
     """Feed text deltas; get back pieces ready to synthesize."""
 
-    def __init__(self, first_chunk_chars: int = 60) -> None:
+    def __init__(self, first_chunk_chars: int = 60, max_chars: int = 220) -> None:
         self.first_chunk_chars = first_chunk_chars
+        # A model that never ends its sentence must not make one huge synthesis: it would delay the
+        # audio and grow the TTS engine's memory arena to the longest input it ever saw.
+        self.max_chars = max_chars
         self._buffer = ""
         self._emitted = 0
 
@@ -62,6 +65,11 @@ class SentenceChunker:
             for match in _CLAUSE_END.finditer(self._buffer):
                 if match.start() >= self.first_chunk_chars // 2:
                     return self._take(match.end())
+        if len(self._buffer) > self.max_chars:
+            head = self._buffer[: self.max_chars]
+            clauses = [m.end() for m in _CLAUSE_END.finditer(head) if m.start() >= self.max_chars // 3]
+            space = head.rfind(" ")
+            return self._take(clauses[-1] if clauses else space + 1 if space > 0 else self.max_chars)
         return None
 
     def _take(self, end: int) -> str | None:
