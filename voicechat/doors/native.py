@@ -10,12 +10,13 @@ import json
 import logging
 from typing import Any
 
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..audio import SUPPORTED_RATES
 from ..protocol import PROTOCOL_VERSION
 from ..security import principal_user
 from ..session import Session, SessionError
+from . import end_session
 
 log = logging.getLogger(__name__)
 
@@ -92,19 +93,7 @@ async def native_door(websocket: WebSocket) -> None:
     finally:
         if "stop" in locals():
             stop.cancel()
-        state.sessions.discard(session)
-        await session.close()
-        outbox.put_nowait(None)
-        try:
-            await asyncio.wait_for(writer, timeout=2)
-        except Exception:
-            writer.cancel()
-        if websocket.client_state == WebSocketState.CONNECTED:
-            try:
-                await websocket.close(close_code, close_reason)
-            except Exception:
-                pass
-        session.closed.set()
+        await end_session(websocket, session, outbox, writer, close_code, close_reason)
 
 
 async def _dispatch(session: Session, message: dict[str, Any], max_bytes: int) -> None:
@@ -125,7 +114,4 @@ async def _dispatch(session: Session, message: dict[str, Any], max_bytes: int) -
         raise SessionError("invalid_json", f"not valid JSON: {exc.msg} at position {exc.pos}") from exc
     if not isinstance(event, dict) or not isinstance(event.get("type"), str):
         raise SessionError("invalid_event", "an event is a JSON object with a string field `type`")
-    try:
-        await session.handle(event)
-    except SessionError as exc:
-        raise SessionError(exc.code, exc.message) from exc
+    await session.handle(event)

@@ -16,11 +16,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..audio import g711_decode, g711_encode
 from ..security import principal_user
 from ..session import Session, SessionError
+from . import end_session
 from .realtime_events import RealtimeFormat, session_object, session_update_from
 
 log = logging.getLogger(__name__)
@@ -389,16 +390,4 @@ async def realtime_door(websocket: WebSocket) -> None:
     except WebSocketDisconnect:
         pass
     finally:
-        state.sessions.discard(session)
-        await session.close()
-        out.put_nowait(None)
-        try:
-            await asyncio.wait_for(writer, timeout=2)
-        except Exception:
-            writer.cancel()
-        if websocket.client_state == WebSocketState.CONNECTED:
-            try:
-                await websocket.close()
-            except Exception:
-                pass
-        session.closed.set()
+        await end_session(websocket, session, out, writer)
