@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     )
     edge_voice: str = Field("en-US-AriaNeural", description="edge-tts voice.")
     piper_voice: str = Field("bundled", description="Piper .onnx voice path; `bundled` = en_US-joe-medium.")
+    piper_memory_arena: bool = Field(
+        False, description="Let ONNX Runtime keep its memory arena for Piper (faster, but memory only grows)."
+    )
     espeak_voice: str = Field("en-us", description="espeak-ng voice.")
     tts_retry_s: float = Field(30.0, description="Seconds a failed remote TTS is skipped.")
     tts_first_chunk_chars: int = Field(

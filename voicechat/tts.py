@@ -51,6 +51,16 @@ class PiperTTS:
         self.source = resolve_piper_voice(settings.piper_voice)
         started = time.perf_counter()
         self._voice = PiperVoice.load(self.source.path)
+        if not settings.piper_memory_arena:
+            # ONNX Runtime's arena keeps (and grows by doubling) the largest buffers it ever needed;
+            # without it memory follows the sentence being spoken, at ~15 % more synthesis time.
+            import onnxruntime
+
+            options = onnxruntime.SessionOptions()
+            options.enable_cpu_mem_arena = False
+            self._voice.session = onnxruntime.InferenceSession(
+                self.source.path, sess_options=options, providers=["CPUExecutionProvider"]
+            )
         self.load_ms = (time.perf_counter() - started) * 1000
         self.rate = self._voice.config.sample_rate
         self.voice_name = self.source.path.rsplit("/", 1)[-1].removesuffix(".onnx")
