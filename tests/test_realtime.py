@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
@@ -20,12 +21,18 @@ def sdk(server) -> AsyncOpenAI:
                        websocket_base_url=f"ws://127.0.0.1:{server.thread.port}/v1")
 
 
-async def collect_until(connection, kind: str, seen: list) -> object:
-    async for event in connection:
-        seen.append(event)
-        if event.type == kind:
-            return event
-    raise AssertionError(f"connection ended before {kind}")
+async def collect_until(connection, kind: str, seen: list, timeout: float = 60) -> object:
+    async def read() -> object:
+        async for event in connection:
+            seen.append(event)
+            if event.type == kind:
+                return event
+        raise AssertionError(f"connection ended before {kind}")
+
+    try:
+        return await asyncio.wait_for(read(), timeout)
+    except TimeoutError:
+        raise AssertionError(f"no {kind}; last events: {[e.type for e in seen[-8:]]}") from None
 
 
 async def append_speech(connection, text: str, rate: int = 24000) -> None:

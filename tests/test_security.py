@@ -14,7 +14,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.conftest import ROOT, make_settings
+from tests.conftest import ROOT, make_settings, no_media
 from tests.fakes.providers import MJ_SECRET, shared_fake
 from tests.wsclient import NativeClient
 from voicechat.app import create_app
@@ -81,10 +81,10 @@ async def test_foreign_origin_is_refused_own_and_listed_origins_are_not(start_se
     await listed.close()
 
 
-def test_non_loopback_bind_without_tokens_is_refused():
+def test_non_loopback_bind_without_tokens_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="VOICECHAT_TOKENS"):
         create_app(make_settings(host="0.0.0.0"))
-    create_app(make_settings(host="0.0.0.0", tokens=TOKENS))  # with tokens it is fine
+    create_app(make_settings(host="0.0.0.0", tokens=TOKENS), media=no_media(tmp_path))  # with tokens: fine
     run = subprocess.run([sys.executable, "server.py", "--host", "0.0.0.0", "--port", "0"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60,
                          env={k: v for k, v in os.environ.items() if not k.startswith("VOICECHAT_")})

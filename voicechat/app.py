@@ -91,6 +91,7 @@ def create_app(
     """Build the app. Engines are loaded at startup unless given (they are shared per process anyway);
     the media service is built from the provider settings (MJ_SERVER, SUNO_SERVER, …) unless given."""
     settings = settings or get_settings()
+    check_exposure(settings)  # before anything is opened or created
     media = media or MediaService.from_settings()
     files_dir = media.files_dir or Path("data/media")
 
@@ -130,7 +131,6 @@ def create_app(
     if (settings.static_dir / "index.html").exists():
         page = StaticFiles(directory=settings.static_dir, html=True)
         routes.append(Mount("/", PageHeaders(page), name="static"))
-    check_exposure(settings)
     app = Starlette(routes=routes, lifespan=lifespan,
                     middleware=[Middleware(SecurityMiddleware, settings=settings)],
                     exception_handlers={HTTPException: http_error})
