@@ -144,6 +144,7 @@ def test_ordinary_chat_stays_chat(text):
     ("text", "action", "index"),
     [
         ("upscale the second one", "upscale", 2),
+        ("Upscale, the second one.", "upscale", 2),  # whisper punctuates the pause
         ("Upscale number 3 please", "upscale", 3),
         ("upscale the first image", "upscale", 1),
         ("make the fourth one bigger", "upscale", 4),

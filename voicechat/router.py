@@ -355,6 +355,8 @@ def _latest_image(recent_jobs: Sequence[Job]) -> Job | None:
 
 
 def _follow_up(text: str, recent_jobs: Sequence[Job]) -> Route | None:
+    # Whisper punctuates pauses: "Upscale, the second one." is still a follow-up.
+    text = " ".join(re.sub(r"[,，、;:]", " ", text).split())
     grid = _grid(recent_jobs)
     if grid is not None:
         for patterns, action in (
