@@ -23,7 +23,7 @@ from .doors.realtime import realtime_door
 from .doors.rest import rest_routes
 from .doors.wyoming import WyomingDoor
 from .engines import Engines, load_engines
-from .http_api import conversation_routes, media_routes
+from .http_api import conversation_routes, error, media_routes
 from .media.service import MediaService
 from .security import SecurityMiddleware, check_exposure, install_log_redaction
 from .settings import Settings, get_settings
@@ -68,9 +68,7 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     """404, 405 and friends in the same OpenAI-shaped JSON as every other error of ours."""
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    body = {"error": {"message": str(exc.detail), "type": "invalid_request_error", "param": None,
-                      "code": code}}
-    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+    return error(exc.status_code, code, str(exc.detail), exc.headers)
 
 
 async def drain_sessions(app: Starlette, timeout: float) -> None:

@@ -21,9 +21,21 @@ _IMAGE_SIGNATURES = {
 }
 
 
-def error(status: int, code: str, message: str) -> JSONResponse:
+def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     """OpenAI-shaped error body, so one client-side handler fits every route."""
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+    body = {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": code}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _limit(request: Request) -> int | None:
+    """The `limit` query parameter, 1-100 (default 20); None when it is not a number."""
+    try:
+        return max(1, min(100, int(request.query_params.get("limit", "20"))))
+    except ValueError:
+        return None
+
+
+_BAD_LIMIT = (400, "invalid_limit", "limit must be a whole number from 1 to 100")
 
 
 def _owner(request: Request) -> str:
@@ -31,10 +43,9 @@ def _owner(request: Request) -> str:
 
 
 async def list_jobs(request: Request) -> JSONResponse:
-    try:
-        limit = max(1, min(100, int(request.query_params.get("limit", "20"))))
-    except ValueError:
-        return error(400, "invalid_limit", "limit must be a whole number from 1 to 100")
+    limit = _limit(request)
+    if limit is None:
+        return error(*_BAD_LIMIT)
     jobs = await request.app.state.media.list(_owner(request), limit=limit)
     return JSONResponse({"jobs": [job.to_public_dict() for job in jobs]})
 
@@ -81,10 +92,9 @@ async def upload(request: Request) -> JSONResponse:
 
 
 async def list_conversations(request: Request) -> JSONResponse:
-    try:
-        limit = max(1, min(100, int(request.query_params.get("limit", "20"))))
-    except ValueError:
-        return error(400, "invalid_limit", "limit must be a whole number from 1 to 100")
+    limit = _limit(request)
+    if limit is None:
+        return error(*_BAD_LIMIT)
     found = await request.app.state.store.conversations(_owner(request), limit)
     return JSONResponse({"conversations": found})
 
