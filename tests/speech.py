@@ -20,9 +20,17 @@ def _piper():  # type: ignore[no-untyped-def]
 
 @functools.lru_cache(maxsize=64)
 def piper_speech(text: str, rate: int = 16000) -> bytes:
-    """`text` spoken by the bundled Piper voice, as mono PCM16 at `rate`."""
+    """`text` spoken by the bundled Piper voice, as mono PCM16 at `rate`.
+
+    Without Piper's sampling noise: the same text is the same audio on every run, so a transcript that
+    passes once passes always (with noise, whisper heard "Upscale the second one." as "Let's kill…"
+    in about one draw out of two without hotwords, and now and then even with them).
+    """
+    from piper import SynthesisConfig
+
     voice = _piper()
-    pcm = b"".join(chunk.audio_int16_bytes for chunk in voice.synthesize(text))
+    steady = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
+    pcm = b"".join(chunk.audio_int16_bytes for chunk in voice.synthesize(text, syn_config=steady))
     return resample_pcm16(pcm, voice.config.sample_rate, rate)
 
 

@@ -123,6 +123,46 @@ async def test_manual_turns_cancel_and_truncate(remote_server, fake_chat):
     assert all(m["content"] != "Forget me" for m in sent)
 
 
+async def test_items_deleted_before_they_are_reached_never_reach_the_model(remote_server, fake_chat):
+    """Items created while a response is running wait their turn; deleting one then is not an error."""
+    fake_chat.mode = "long"
+    client = sdk(remote_server)
+    seen: list = []
+
+    def typed(text: str) -> dict:
+        return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+
+    async with client.realtime.connect(model="voicechat-test") as connection:
+        await collect_until(connection, "session.created", seen)
+        manual = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
+        await connection.session.update(session=manual)
+        await collect_until(connection, "session.updated", seen)
+        await connection.conversation.item.create(item=typed("Tell me a long story."))
+        await collect_until(connection, "conversation.item.added", seen)
+        await connection.response.create()
+        await collect_until(connection, "response.output_audio.delta", seen)
+        # The session is busy speaking: these two wait in its queue.
+        await connection.conversation.item.create(item=typed("Keep me"))
+        await collect_until(connection, "conversation.item.added", seen)
+        await connection.conversation.item.create(item=typed("Forget me"))
+        added = await collect_until(connection, "conversation.item.added", seen)
+        await connection.conversation.item.retrieve(item_id=added.item.id)
+        retrieved = await collect_until(connection, "conversation.item.retrieved", seen)
+        assert retrieved.item.content[0].text == "Forget me"
+        await connection.conversation.item.delete(item_id=added.item.id)
+        deleted = await collect_until(connection, "conversation.item.deleted", seen)
+        assert deleted.item_id == added.item.id
+        await connection.response.cancel()
+        await collect_until(connection, "response.done", seen)
+        fake_chat.mode = "ok"
+        await connection.response.create()
+        done = await collect_until(connection, "response.done", seen)
+        assert done.response.status == "completed"
+    assert not [e for e in seen if e.type == "error"]
+    contents = [m["content"] for m in fake_chat.requests[-1]["body"]["messages"]]
+    assert "Keep me" in contents and "Forget me" not in contents
+
+
 async def test_barge_in_cancels_the_response(remote_server, fake_chat):
     fake_chat.mode = "long"
     client = sdk(remote_server)

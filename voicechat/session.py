@@ -86,6 +86,7 @@ class Session:
         self.stop_requested = asyncio.Event()  # the server is shutting down: the door should close
         self.closed = asyncio.Event()  # set by the door once the connection is closed
         self._storage_warned = False
+        self.last_queued: TurnInput | None = None  # the newest input queued (doors map item ids onto it)
         self.media_bridge: MediaBridge | None = None
         self._build_input()
 
@@ -136,8 +137,10 @@ class Session:
 
     def _enqueue(self, item: TurnInput) -> None:
         if self._draining:
+            self.last_queued = None
             return  # shutting down: nothing new starts
         self._idle.clear()
+        self.last_queued = item
         self._queue.put_nowait(item)
 
     async def drain(self, timeout: float) -> bool:
@@ -193,6 +196,9 @@ class Session:
                 await self.interrupt("barge_in")
             return
         utterance = event.utterance
+        if utterance is not None:  # queued first, so a door can map its own item id onto it
+            self._enqueue(TurnInput(utterance=utterance, ended_at=utterance.last_voiced_at,
+                                    respond=self.config.auto_respond))
         await self.send({
             "type": "speech.stopped",
             "at_ms": round(event.at_ms),
@@ -200,9 +206,6 @@ class Session:
             "duration_ms": round(utterance.duration_ms) if utterance else 0,
             "ignored": None if utterance else "too_short",
         })  # fmt: skip
-        if utterance is not None:
-            self._enqueue(TurnInput(utterance=utterance, ended_at=utterance.last_voiced_at,
-                                    respond=self.config.auto_respond))
 
     # --- control events ---------------------------------------------------------------------------
 
@@ -299,9 +302,14 @@ class Session:
 
     # --- calls for doors whose protocol manages the conversation itself (OpenAI Realtime) ---------
 
-    def add_text(self, text: str, respond: bool) -> None:
-        """A typed user message; with `respond` False it only joins the conversation."""
-        self._enqueue(TurnInput(text=text, ended_at=time.monotonic(), respond=respond))
+    def add_text(self, text: str, respond: bool) -> TurnInput:
+        """A typed user message; with `respond` False it only joins the conversation.
+
+        Returns the queued input: setting its `dropped` withdraws it until its transcript is out.
+        """
+        item = TurnInput(text=text, ended_at=time.monotonic(), respond=respond)
+        self._enqueue(item)
+        return item
 
     def respond(self, instructions: str | None = None) -> None:
         """Answer the conversation as it stands."""
@@ -334,6 +342,8 @@ class Session:
             if self._queue.empty():
                 self._idle.set()
             item = await self._queue.get()
+            if item.dropped:
+                continue
             turn = Turn(
                 id=f"turn_{next(self._turn_numbers)}",
                 session=self,

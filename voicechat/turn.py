@@ -38,6 +38,7 @@ class TurnInput:
     respond: bool = True  # False: only add the user's words to the conversation (manual responses)
     reply_only: bool = False  # answer the conversation as it stands (a Realtime `response.create`)
     instructions: str | None = None  # a system prompt for this reply only
+    dropped: bool = False  # withdrawn before it was answered (a Realtime `conversation.item.delete`)
 
 
 @dataclass
@@ -178,7 +179,11 @@ class Turn:
         if self.item.utterance is not None and not await self._transcribe():
             return
         if self.item.action is None:
-            await self._persist()
+            if not self.item.dropped:
+                await self._persist()
+            if self.item.dropped:  # the client deleted it while it was transcribed or stored
+                self.status = "completed"
+                return
             await session.send({"type": "transcript", "turn_id": self.id, "text": self.user_text,
                                 "language": self.transcript.language if self.transcript else None,
                                 "source": "speech" if self.transcript else "text"})

@@ -21,6 +21,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from ..audio import g711_decode, g711_encode
 from ..security import principal_user
 from ..session import Session, SessionError
+from ..turn import TurnInput
 from . import end_session
 from .realtime_events import RealtimeFormat, session_object, session_update_from
 
@@ -49,7 +50,7 @@ class RealtimeTranslator:
     beta: bool
     model: str
     fmt: RealtimeFormat = field(default_factory=RealtimeFormat)
-    pending_user_items: list[str] = field(default_factory=list)  # FIFO: items whose turn has not begun
+    pending: dict[str, TurnInput] = field(default_factory=dict)  # user items not yet transcribed -> input
     typed_items: set[str] = field(default_factory=set)  # announced when created, not when transcribed
     items: dict[str, tuple[str, str]] = field(default_factory=dict)  # item_id -> (turn_id, role)
     turn_items: dict[tuple[str, str], str] = field(default_factory=dict)  # (turn_id, role) -> item_id
@@ -126,7 +127,8 @@ class RealtimeTranslator:
             return
         previous = self.order[-1] if self.order else None
         self.emit("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id)
-        self.pending_user_items.append(item_id)
+        if self.session.last_queued is not None:
+            self.pending[item_id] = self.session.last_queued
         item = self.item(item_id, "user", "completed")
         self.announce(item)
 
@@ -138,9 +140,11 @@ class RealtimeTranslator:
         self.emit("input_audio_buffer.cleared")
 
     def _bind_user_item(self, turn_id: str) -> str | None:
-        if not self.pending_user_items:
+        turn = self.session.find_turn(turn_id)
+        item_id = next((i for i, queued in self.pending.items() if turn and queued is turn.item), None)
+        if item_id is None:
             return None
-        item_id = self.pending_user_items.pop(0)
+        del self.pending[item_id]
         self.items[item_id] = (turn_id, "user")
         self.turn_items[(turn_id, "user")] = item_id
         return item_id
@@ -278,18 +282,21 @@ class RealtimeTranslator:
         if not text:
             raise SessionError("invalid_event", "the item has no text")
         item_id = item.get("id") or new_id("item")
-        self.pending_user_items.append(item_id)
         self.typed_items.add(item_id)
         announced = self.item(item_id, "user", "completed", text, typed=True)
         self.announce(announced)
         self.item_done(announced)
-        self.session.add_text(text, respond=False)
+        self.pending[item_id] = self.session.add_text(text, respond=False)
 
     async def _client_conversation_item_retrieve(self, event: dict[str, Any]) -> None:
         item_id = event["item_id"]
-        turn_id, role = self._known(item_id)
-        entry = self.session.history.entry(turn_id, role)
-        text = entry.content if entry else ""
+        queued = self.pending.get(item_id) if isinstance(item_id, str) else None
+        if queued is not None:  # not transcribed yet: typed text is known, speech is not
+            role, text = "user", queued.text or ""
+        else:
+            turn_id, role = self._known(item_id)
+            entry = self.session.history.entry(turn_id, role)
+            text = entry.content if entry else ""
         self.emit("conversation.item.retrieved", item=self.item(item_id, role, "completed", text,
                                                                 typed=item_id in self.typed_items))
 
@@ -306,9 +313,13 @@ class RealtimeTranslator:
 
     async def _client_conversation_item_delete(self, event: dict[str, Any]) -> None:
         item_id = event["item_id"]
-        turn_id, role = self._known(item_id)
-        self.session.history.remove(turn_id, role)
-        del self.items[item_id]
+        queued = self.pending.pop(item_id, None) if isinstance(item_id, str) else None
+        if queued is not None:  # not transcribed yet: it never reaches the conversation
+            queued.dropped = True
+        else:
+            turn_id, role = self._known(item_id)
+            self.session.history.remove(turn_id, role)
+            del self.items[item_id]
         if item_id in self.order:
             self.order.remove(item_id)
         self.emit("conversation.item.deleted", item_id=item_id)
