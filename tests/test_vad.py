@@ -88,3 +88,36 @@ def test_last_voiced_time_is_the_end_of_speech():
     speech_end_s = len(speech) / 32000
     # arrival stamps are the chunk offsets in seconds here; the last voiced chunk is near the speech end
     assert abs(stop.utterance.last_voiced_at - speech_end_s) < 0.35
+
+
+def test_a_pause_announces_the_utterance_the_hangover_then_confirms():
+    pcm = silence(300) + piper_speech("Turn on the kitchen lights.") + silence(1000)
+    events = run(Segmenter(SegmenterConfig(hangover_ms=500, speculate_ms=150)), pcm)
+    kinds = [type(e).__name__ for e in events]
+    assert kinds == ["SpeechStarted", "SpeechPaused", "SpeechStopped"], kinds
+    paused, stopped = events[1], events[2]
+    # The bet and the final cut are the same audio, so a speculative turn can simply be confirmed.
+    assert stopped.utterance is not None and paused.utterance.pcm == stopped.utterance.pcm
+    assert paused.at_ms == stopped.at_ms
+
+
+def test_speech_after_a_pause_calls_the_bet_off():
+    pcm = silence(300) + piper_speech("Remember to buy fresh bread") + silence(350) \
+        + piper_speech("and a bottle of orange juice.") + silence(1000)
+    events = run(Segmenter(SegmenterConfig(hangover_ms=500, speculate_ms=150)), pcm)
+    kinds = [type(e).__name__ for e in events]
+    assert "SpeechResumed" in kinds and kinds[-1] == "SpeechStopped"
+    assert kinds.count("SpeechStopped") == 1  # still one utterance
+    assert kinds.index("SpeechPaused") < kinds.index("SpeechResumed")
+    last_bet = [e for e in events if type(e).__name__ == "SpeechPaused"][-1]
+    assert last_bet.utterance.pcm == events[-1].utterance.pcm
+    first_bet = [e for e in events if type(e).__name__ == "SpeechPaused"][0]
+    assert len(first_bet.utterance.pcm) < len(last_bet.utterance.pcm)
+
+
+def test_no_pauses_without_speculation_or_in_push_to_talk():
+    pcm = silence(300) + piper_speech("Turn on the kitchen lights.") + silence(1000)
+    plain = [type(e).__name__ for e in run(Segmenter(SegmenterConfig(hangover_ms=500)), pcm)]
+    held = Segmenter(SegmenterConfig(hangover_ms=500, speculate_ms=150), hold=True)
+    assert plain == ["SpeechStarted", "SpeechStopped"]
+    assert [type(e).__name__ for e in run(held, pcm)] == ["SpeechStarted"]

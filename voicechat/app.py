@@ -25,6 +25,7 @@ from .doors.wyoming import WyomingDoor
 from .engines import Engines, load_engines
 from .http_api import conversation_routes, error, media_routes
 from .media.service import MediaService
+from .scheduler import SttScheduler
 from .security import SecurityMiddleware, check_exposure, install_log_redaction
 from .settings import Settings, get_settings
 from .store import ConversationStore
@@ -40,6 +41,7 @@ async def health(request: Request) -> JSONResponse:
         "sessions": len(state.sessions),
         "engines": engines.describe() if engines else None,
         "tts_engines": engines.tts.status() if engines else None,
+        "load": engines.load() if engines else None,
         "media": state.media.providers.describe(),
     }
     return JSONResponse(body, status_code=200 if engines is not None else 503)
@@ -115,6 +117,8 @@ def create_app(
                 await wyoming.stop()
             await media.stop()
             store.close()
+            if isinstance(app.state.engines.stt, SttScheduler):
+                await app.state.engines.stt.close()
 
     (files_dir / "uploads").mkdir(parents=True, exist_ok=True)
     routes: list[Any] = [

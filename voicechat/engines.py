@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 from .llm import ChatEngine, create_chat
 from .remote import RemoteSTT, RemoteTTS
+from .scheduler import SttScheduler
 from .settings import Settings
 from .stt import SpeechToText, WhisperSTT
 from .tts import FallbackTTS, PiperTTS, create_tts
@@ -23,6 +25,13 @@ class Engines:
     stt: SpeechToText
     chat: ChatEngine
     tts: FallbackTTS
+    # What this server's sessions did with them (speculative turns started / confirmed / discarded…).
+    counters: Counter[str] = field(default_factory=Counter)
+
+    def load(self) -> dict[str, Any]:
+        """The speech model's queue and the counters, for `/health` and benchmarks."""
+        snapshot = getattr(self.stt, "snapshot", None)
+        return {"stt": snapshot() if snapshot else None, "counters": dict(self.counters)}
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -51,12 +60,14 @@ def load_engines(settings: Settings) -> Engines:
     if settings.stt_url:
         stt = RemoteSTT(settings)  # no local whisper is loaded for a remote STT
     else:
-        stt = _shared(
+        whisper = _shared(
             ("stt", settings.stt_model, settings.stt_device, settings.stt_compute_type,
              settings.stt_cpu_threads, settings.stt_workers, settings.stt_beam_size,
+             settings.stt_min_context_s,
              str(settings.models_dir)),
             lambda: WhisperSTT(settings),
         )  # fmt: skip
+        stt = SttScheduler(whisper, settings)  # the model is shared; each server has its own queue
     if settings.openai_api_base_url:
         chat = create_chat(settings)  # a remote client is cheap; its settings may differ per app
     else:

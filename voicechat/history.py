@@ -52,6 +52,10 @@ class History:
                 return True
         return False
 
+    def forget_turn(self, turn_id: str) -> None:
+        """Take back everything a turn added (a speculative turn that turned out wrong)."""
+        self._entries = [e for e in self._entries if e.turn is None or e.turn.id != turn_id]
+
     def entry(self, turn_id: str, role: str) -> Entry | None:
         for entry in self._entries:
             if entry.role == role and entry.turn is not None and entry.turn.id == turn_id:

@@ -32,7 +32,15 @@ from .settings import Settings
 from .store import ConversationStore, StoreError
 from .stt import ignore_reason
 from .turn import Turn, TurnInput
-from .vad import VAD_RATE, Segmenter, SegmenterConfig, SpeechStarted, SpeechStopped
+from .vad import (
+    VAD_RATE,
+    Segmenter,
+    SegmenterConfig,
+    SegmentEvent,
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+)
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +95,11 @@ class Session:
         self.closed = asyncio.Event()  # set by the door once the connection is closed
         self._storage_warned = False
         self.last_queued: TurnInput | None = None  # the newest input queued (doors map item ids onto it)
+        self._speculative: TurnInput | None = None  # the bet on the current pause, if any
+        self._partial_task: asyncio.Task[None] | None = None
+        self._partial_mark = 0.0  # voiced ms of the current utterance when the last partial started
+        self._utterances = itertools.count(1)
+        self._utterance_no = 0
         self.media_bridge: MediaBridge | None = None
         self._build_input()
 
@@ -176,6 +189,7 @@ class Session:
                 hangover_ms=s.vad_hangover_ms,
                 min_speech_ms=s.vad_min_speech_ms,
                 max_utterance_s=s.vad_max_utterance_s,
+                speculate_ms=s.vad_speculate_ms if self.config.turn_mode == "vad" else 0,
             ),
             hold=self.config.turn_mode == "push_to_talk",
         )
@@ -188,17 +202,40 @@ class Session:
         arrived = time.monotonic() if arrived is None else arrived
         for event in self.segmenter.feed(self._resampler.process(pcm), arrived):
             await self._on_segment(event)
+        self._maybe_partial()
 
-    async def _on_segment(self, event: SpeechStarted | SpeechStopped) -> None:
+    async def _on_segment(self, event: SegmentEvent) -> None:
         if isinstance(event, SpeechStarted):
+            self._utterance_no = next(self._utterances)
+            self._partial_mark = 0.0
             await self.send({"type": "speech.started", "at_ms": round(event.at_ms)})
             if self.config.barge_in:
                 await self.interrupt("barge_in")
             return
+        if isinstance(event, SpeechPaused):
+            if not self.busy and not self._draining:  # never jump the queue, never overlap a reply
+                utterance = event.utterance
+                self._speculative = TurnInput(utterance=utterance, ended_at=utterance.last_voiced_at,
+                                              respond=self.config.auto_respond, speculative=True)
+                self._enqueue(self._speculative)
+                self.engines.counters["speculative_started"] += 1
+            return
+        if isinstance(event, SpeechResumed):
+            self._discard_speculation()
+            return
+        self._drop_partial()
         utterance = event.utterance
-        if utterance is not None:  # queued first, so a door can map its own item id onto it
-            self._enqueue(TurnInput(utterance=utterance, ended_at=utterance.last_voiced_at,
-                                    respond=self.config.auto_respond))
+        bet, self._speculative = self._speculative, None
+        if bet is not None and utterance is not None and bet.utterance is not None \
+                and utterance.pcm == bet.utterance.pcm:
+            self.last_queued = bet  # the speculation was right: that turn is this utterance's
+        else:
+            if bet is not None:
+                self._discard(bet)
+            if utterance is not None:  # queued first, so a door can map its own item id onto it
+                self._enqueue(TurnInput(utterance=utterance, ended_at=utterance.last_voiced_at,
+                                        respond=self.config.auto_respond))
+            bet = None
         await self.send({
             "type": "speech.stopped",
             "at_ms": round(event.at_ms),
@@ -206,6 +243,75 @@ class Session:
             "duration_ms": round(utterance.duration_ms) if utterance else 0,
             "ignored": None if utterance else "too_short",
         })  # fmt: skip
+        if bet is not None:
+            await self._confirm(bet)
+
+    # --- speculative finalization -----------------------------------------------------------------
+
+    async def _confirm(self, bet: TurnInput) -> None:
+        assert bet.decided is not None
+        bet.decided.set()
+        self.engines.counters["speculative_confirmed"] += 1
+        turn = self._current
+        if turn is not None and turn.item is bet:
+            await turn.release()
+
+    def _discard(self, bet: TurnInput) -> None:
+        """Speech went on: the speculative turn never happened (its output was never sent)."""
+        bet.dropped = True
+        self.engines.counters["speculative_discarded"] += 1
+        if bet.decided is not None:
+            bet.decided.set()
+        turn = self._current
+        if turn is not None and turn.item is bet:
+            turn.cancel("discarded")
+
+    def _discard_speculation(self) -> None:
+        bet, self._speculative = self._speculative, None
+        if bet is not None:
+            self._discard(bet)
+
+    # --- partial transcripts ----------------------------------------------------------------------
+
+    def _maybe_partial(self) -> None:
+        """While the user speaks: a transcript of the speech so far, every so much new speech, if the
+        speech model has nothing more urgent to do (the scheduler runs finals first)."""
+        interval = self.settings.stt_partial_interval_ms
+        stt = self.engines.stt
+        if interval <= 0 or not getattr(stt, "supports_partials", False) or not self.segmenter.speaking:
+            return
+        if self._partial_task is not None and not self._partial_task.done():
+            return
+        voiced = self.segmenter.voiced_ms
+        if voiced - self._partial_mark < interval:
+            return
+        self._partial_mark = voiced
+        pcm = self.segmenter.speech_pcm
+        self._partial_task = asyncio.create_task(self._partial(pcm, self._utterance_no),
+                                                 name=f"{self.id}-partial")
+
+    async def _partial(self, pcm: bytes, utterance_no: int) -> None:
+        language = self.config.language
+        try:
+            transcript = await self.engines.stt.partial(  # type: ignore[attr-defined]
+                pcm, None if language == "auto" else language, self.hotwords(), self.id)
+        except Exception:  # a partial is a courtesy: a failure is logged, never reported as an error
+            log.debug("session %s: partial transcript failed", self.id, exc_info=True)
+            return
+        if transcript is None or utterance_no != self._utterance_no or not self.segmenter.speaking:
+            return  # skipped, or the utterance it belonged to is over
+        if ignore_reason(transcript) is None:
+            try:
+                await self.send({"type": "transcript.partial", "text": transcript.text,
+                                 "audio_ms": round(transcript.audio_ms)})
+                self.engines.counters["partials_sent"] += 1
+            except Exception:  # the client is gone
+                return
+
+    def _drop_partial(self) -> None:
+        drop = getattr(self.engines.stt, "drop_partial", None)
+        if drop is not None:
+            drop(self.id)
 
     # --- control events ---------------------------------------------------------------------------
 
@@ -241,6 +347,8 @@ class Session:
 
     async def _on_clear(self, event: dict[str, Any]) -> None:
         self.segmenter.clear()
+        self._discard_speculation()
+        self._drop_partial()
         await self.send({"type": "input.cleared"})
 
     async def _on_cancel(self, event: dict[str, Any]) -> None:

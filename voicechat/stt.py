@@ -1,15 +1,26 @@
-"""Speech to text with faster-whisper: one model per process, shared by all sessions, run off the loop."""
+"""Speech to text with faster-whisper: one model per process, shared by all sessions, run off the loop.
+
+Whisper always encodes a 30 s window, padding short audio with silence; on a CPU that padding is most of
+the cost of a 2 s utterance. Utterances up to 30 s take a shorter window instead (at least
+`stt_min_context_s`, 10 s by default): on the bundled base model that is about 4x faster with the same word
+error rate (measured in docs/benchmarks.md). A decode that looks wrong for the short window (it ran out of
+its token budget, or loops on a phrase, the known failure of short windows) is redone on the full window.
+Language detection (`language=auto`) keeps the full window: on a short one it picks the wrong language
+noticeably more often.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import re
+import threading
 import time
 import unicodedata
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -80,10 +91,22 @@ class SpeechToText(Protocol):
     """What a session needs from an STT engine."""
 
     description: str
+    multilingual: bool
 
     async def transcribe(
-        self, pcm16: bytes, language: str | None, hotwords: str | None = None
+        self, pcm16: bytes, language: str | None, hotwords: str | None = None, *, timestamps: bool = False
     ) -> Transcript: ...
+
+
+FULL_WINDOW_FRAMES = 3000  # whisper's 30 s window, in 10 ms feature frames
+_LOOP = re.compile(r"(.{12,}?)[\s,.]*\1|\b(\w+)(\W+\2\b){3,}")  # a phrase said twice, a word 4 times
+
+
+def looks_looped(text: str) -> bool:
+    """The signature of a decoder stuck in a loop: a repeated phrase, or text that compresses too well."""
+    raw = text.encode()
+    ratio = len(raw) / max(1, len(zlib.compress(raw)))
+    return bool(_LOOP.search(text)) or (len(raw) > 40 and ratio > 2.2)
 
 
 class WhisperSTT:
@@ -104,6 +127,11 @@ class WhisperSTT:
         )
         self.load_ms = (time.perf_counter() - started) * 1000
         self.beam_size = settings.stt_beam_size
+        self.min_context_frames = round(min(30.0, max(1.0, settings.stt_min_context_s)) * 100)
+        self._tokenizers: dict[str, object] = {}
+        self._tokenizers_lock = threading.Lock()
+        self.short_window_runs = 0
+        self.short_window_redone = 0  # decodes the short window got wrong, redone on the full one
         self.multilingual = self.model.model.is_multilingual
         self._pool = ThreadPoolExecutor(max_workers=max(1, settings.stt_workers), thread_name_prefix="stt")
         self.description = (
@@ -119,10 +147,18 @@ class WhisperSTT:
         `hotwords` nudges the decoder towards words it would otherwise mishear ("upscale").
         `timestamps` asks for real segment times (subtitles); conversation turns skip them (faster).
         """
-        started = time.perf_counter()
         audio = pcm16_to_float(pcm16)
-        if language in (None, "", "auto") or not self.multilingual:
-            language = None if self.multilingual else "en"
+        language = self.resolve_language(language)
+        if not timestamps:
+            short = self.transcribe_batch_sync([audio], language, hotwords)
+            if short is not None:
+                return short[0]
+        return self._transcribe_full(audio, language, hotwords, timestamps)
+
+    def _transcribe_full(
+        self, audio: np.ndarray, language: str | None, hotwords: str | None, timestamps: bool
+    ) -> Transcript:
+        started = time.perf_counter()
         segments, info = self.model.transcribe(
             audio,
             language=language,
@@ -147,6 +183,82 @@ class WhisperSTT:
             segments=[{"start": s.start, "end": s.end, "text": s.text.strip(), "avg_logprob": s.avg_logprob,
                        "no_speech_prob": s.no_speech_prob} for s in parts],
         )
+
+    def resolve_language(self, language: str | None) -> str | None:
+        """The language to decode in: None means detect it (multilingual models only)."""
+        if not self.multilingual:
+            return "en"
+        return None if language in (None, "", "auto") else language
+
+    def _tokenizer(self, language: str) -> Any:
+        from faster_whisper.tokenizer import Tokenizer
+
+        with self._tokenizers_lock:
+            if language not in self._tokenizers:
+                self._tokenizers[language] = Tokenizer(
+                    self.model.hf_tokenizer, self.multilingual, task="transcribe", language=language
+                )
+            return self._tokenizers[language]
+
+    def transcribe_batch_sync(
+        self, audios: list[np.ndarray], language: str | None, hotwords: str | None
+    ) -> list[Transcript] | None:
+        """Several utterances (16 kHz float) in one short-window pass; None when they need the full window.
+
+        One encoder and decoder call for the batch: on a GPU that is much cheaper than one call each; on
+        a CPU the decoder gains a little. Each result that looks wrong is redone alone on the full window.
+        """
+        if self.min_context_frames >= FULL_WINDOW_FRAMES or language is None:
+            return None  # language ID is much less reliable on a short window (measured): it needs 30 s
+        from faster_whisper.transcribe import get_ctranslate2_storage, get_suppressed_tokens, pad_or_trim
+
+        started = time.perf_counter()
+        features = [self.model.feature_extractor(a)[..., :-1] for a in audios]
+        longest = max(f.shape[-1] for f in features)
+        if longest + 100 > FULL_WINDOW_FRAMES:
+            return None
+        window = min(FULL_WINDOW_FRAMES, -(-max(self.min_context_frames, longest + 100) // 100) * 100)
+        batch = np.stack([pad_or_trim(f, window) for f in features])
+        encoded = self.model.model.encode(get_ctranslate2_storage(batch))
+        languages = [language] * len(audios)
+        tokenizers = [self._tokenizer(lang) for lang in languages]
+        prompts = [self.model.get_prompt(t, [], without_timestamps=True, hotwords=hotwords)
+                   for t in tokenizers]
+        budgets = [int(20 + 12 * f.shape[-1] / 100) for f in features]  # tokens: ~3x fast speech
+        limit = self.model.max_length
+        results = self.model.model.generate(
+            encoded,
+            prompts,
+            beam_size=self.beam_size,
+            max_length=min(limit, len(prompts[0]) + max(budgets)),
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=list(get_suppressed_tokens(tokenizers[0], (-1,))),
+        )
+        elapsed = (time.perf_counter() - started) * 1000
+        transcripts: list[Transcript] = []
+        for audio, tokenizer, lang, budget, result in zip(audios, tokenizers, languages, budgets, results,
+                                                          strict=True):
+            tokens = result.sequences_ids[0]
+            text = tokenizer.decode([t for t in tokens if t < tokenizer.eot]).strip()
+            self.short_window_runs += 1
+            if len(tokens) >= budget or looks_looped(text):
+                self.short_window_redone += 1
+                log.info("short-window decode redone on the full window: %r", text[:80])
+                transcripts.append(self._transcribe_full(audio, lang, hotwords, False))
+                continue
+            transcripts.append(Transcript(
+                text=text,
+                language=lang,
+                no_speech_prob=float(result.no_speech_prob),
+                avg_logprob=float(result.scores[0]) * len(tokens) / (len(tokens) + 1),
+                audio_ms=len(audio) / 16.0,
+                elapsed_ms=elapsed,
+                segments=[{"start": 0.0, "end": len(audio) / 16000, "text": text,
+                           "avg_logprob": float(result.scores[0]), "no_speech_prob": result.no_speech_prob}],
+            ))  # fmt: skip
+        return transcripts
 
     async def transcribe(
         self, pcm16: bytes, language: str | None, hotwords: str | None = None, *, timestamps: bool = False

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .audio import duration_ms
 from .llm import ChatError, ToolCall
 from .router import MEDIA_TOOLS, ActionRoute, ChatRoute, route_from_tool_call
+from .scheduler import SttBusy
 from .sentences import SentenceChunker
 from .store import StoreError
 from .stt import Transcript
@@ -39,6 +40,19 @@ class TurnInput:
     reply_only: bool = False  # answer the conversation as it stands (a Realtime `response.create`)
     instructions: str | None = None  # a system prompt for this reply only
     dropped: bool = False  # withdrawn before it was answered (a Realtime `conversation.item.delete`)
+    # Speculative: an utterance cut at a short pause, run before the hangover confirms it ended. Its output
+    # is held back until `decided` is set: then either it is released (`dropped` False) or thrown away.
+    speculative: bool = False
+    decided: asyncio.Event | None = None
+
+    def __post_init__(self) -> None:
+        if self.speculative and self.decided is None:
+            self.decided = asyncio.Event()
+
+    @property
+    def held(self) -> bool:
+        """Output must wait: a speculative turn not yet confirmed."""
+        return self.decided is not None and not self.decided.is_set()
 
 
 @dataclass
@@ -81,6 +95,50 @@ class Turn:
         self.media_job_id: str | None = None
         self.finished = False
         self._task: asyncio.Task[None] | None = None
+        # While speculative: events and audio the client must not see yet, in order.
+        self._held: list[dict[str, Any] | tuple[bytes, int]] | None = [] if item.held else None
+        self._persist_held = False
+
+    # --- output, held back while the turn is speculative ------------------------------------------
+
+    async def send(self, event: dict[str, Any]) -> None:
+        if self._held is not None:
+            self._held.append(event)
+        else:
+            await self.session.send(event)
+
+    async def send_audio(self, pcm: bytes, rate: int) -> None:
+        if self._held is not None:
+            self._held.append((pcm, rate))
+        else:
+            await self.session.send_audio(self, pcm, rate)
+
+    async def _confirmed(self) -> None:
+        """Wait until a speculative turn is confirmed; before side effects the client would notice."""
+        if self.item.decided is not None:
+            await self.item.decided.wait()
+            if self.item.dropped:
+                raise asyncio.CancelledError  # discarded while it waited
+
+    async def release(self) -> None:
+        """The speculation was right: store what was said, then send everything held, in order."""
+        if self._held is None:
+            return
+        now = time.monotonic()
+        # The client learns of it all only now, and the timings say so.
+        self.transcript_at = max(self.transcript_at, now) if self.transcript_at else None
+        self.first_token_at = max(self.first_token_at, now) if self.first_token_at else None
+        self.first_audio_at = max(self.first_audio_at, now) if self.first_audio_at else None
+        if self._persist_held:
+            self._persist_held = False
+            await self._persist()
+        while self._held:
+            held = self._held.pop(0)
+            if isinstance(held, tuple):
+                await self.session.send_audio(self, *held)
+            else:
+                await self.session.send(held)
+        self._held = None
 
     # --- control ----------------------------------------------------------------------------------
 
@@ -94,6 +152,12 @@ class Turn:
             raise
         finally:
             self.finished = True
+        if self.item.decided is not None and not self.item.dropped:
+            await self.item.decided.wait()  # finished before the hangover ended: wait for the verdict
+        if self.item.dropped and self.item.speculative:
+            self.session.history.forget_turn(self.id)
+            return
+        await self.release()
         if self._task.cancelled():
             if self.stop_reason == "closed":
                 return
@@ -103,11 +167,11 @@ class Turn:
         elif (exc := self._task.exception()) is not None:
             log.error("session %s %s failed", self.session.id, self.id, exc_info=exc)
             self.status, self.error_code = "failed", "internal"
-            await self.session.send({"type": "error", "code": "internal", "recoverable": True,
+            await self.send({"type": "error", "code": "internal", "recoverable": True,
                                      "turn_id": self.id, "message": "the turn failed unexpectedly"})
         if self.status != "ignored":
             await self._persist()
-        await self.session.send(self._done_event())
+        await self.send(self._done_event())
 
     async def persist_heard(self) -> None:
         """The client reported what it played after the turn ended: store the truncated reply."""
@@ -179,12 +243,14 @@ class Turn:
         if self.item.utterance is not None and not await self._transcribe():
             return
         if self.item.action is None:
-            if not self.item.dropped:
+            if self._held is not None:
+                self._persist_held = True  # stored when the speculation is confirmed, before release
+            elif not self.item.dropped:
                 await self._persist()
             if self.item.dropped:  # the client deleted it while it was transcribed or stored
                 self.status = "completed"
                 return
-            await session.send({"type": "transcript", "turn_id": self.id, "text": self.user_text,
+            await self.send({"type": "transcript", "turn_id": self.id, "text": self.user_text,
                                 "language": self.transcript.language if self.transcript else None,
                                 "source": "speech" if self.transcript else "text"})
             session.history.add_user(self.user_text, self)
@@ -194,6 +260,7 @@ class Turn:
         bridge = session.media_bridge
         routed = self.item.action or (await bridge.route(self.user_text) if bridge else None)
         if routed is not None and bridge is not None:
+            await self._confirmed()  # a media job costs money: never on a guess
             line, job = await bridge.run(routed)
             self.media_job_id = job.id if job else None
             await self._reply(_said(line), remember=self.item.action is None)
@@ -221,6 +288,7 @@ class Turn:
                 continue
             if isinstance(routed, ChatRoute) or self.media_job_id:
                 continue  # one job per turn; a confused call is ignored, not obeyed
+            await self._confirmed()
             line, job = await bridge.run(routed)
             self.media_job_id = job.id if job else None
             yield (" " if self.reply_text else "") + line
@@ -236,7 +304,7 @@ class Turn:
         session = self.session
         if remember:
             session.history.add_assistant(self)
-        await session.send({"type": "reply.started", "turn_id": self.id})
+        await self.send({"type": "reply.started", "turn_id": self.id})
         pieces: asyncio.Queue[SpokenPiece | None] = asyncio.Queue()
         speaker = asyncio.create_task(self._speak(pieces))
         chunker = SentenceChunker(first_chunk_chars=session.settings.tts_first_chunk_chars)
@@ -247,7 +315,7 @@ class Turn:
                     if self.first_token_at is None:
                         self.first_token_at = time.monotonic()
                     self.reply_text += delta
-                    await session.send({"type": "reply.text.delta", "turn_id": self.id, "delta": delta})
+                    await self.send({"type": "reply.text.delta", "turn_id": self.id, "delta": delta})
                     for text in chunker.feed(delta):
                         pieces.put_nowait(SpokenPiece(text, 0, 0))
             except ChatError as exc:
@@ -256,7 +324,7 @@ class Turn:
                 pieces.put_nowait(SpokenPiece(text, 0, 0))
             if error is not None:
                 log.warning("session %s %s: %s", session.id, self.id, error.message)
-                await session.send(session.chat_error_event(self, error))
+                await self.send(session.chat_error_event(self, error))
                 pieces.put_nowait(SpokenPiece(APOLOGY, 0, 0, apology=True))
             pieces.put_nowait(None)
             await speaker
@@ -273,10 +341,16 @@ class Turn:
             self.transcript = await session.engines.stt.transcribe(
                 self.item.utterance.pcm, None if language == "auto" else language, session.hotwords()
             )
+        except SttBusy as exc:
+            log.warning("session %s %s: transcription refused: %s", session.id, self.id, exc)
+            self.status, self.error_code = "failed", "stt_busy"
+            await self.send({"type": "error", "code": "stt_busy", "recoverable": True, "turn_id": self.id,
+                             "message": "the server is too busy to transcribe that; please say it again"})
+            return False
         except Exception as exc:  # a model failure is this turn's problem, not the session's
             log.exception("session %s %s: transcription failed", session.id, self.id)
             self.status, self.error_code = "failed", "stt_failed"
-            await session.send({"type": "error", "code": "stt_failed", "recoverable": True,
+            await self.send({"type": "error", "code": "stt_failed", "recoverable": True,
                                 "turn_id": self.id, "message": f"transcription failed: {type(exc).__name__}"})
             return False
         self.transcript_at = time.monotonic()
@@ -284,7 +358,7 @@ class Turn:
         reason = session.should_ignore(self)
         if reason is not None:
             self.status = "ignored"
-            await session.send({"type": "transcript.ignored", "turn_id": self.id, "reason": reason,
+            await self.send({"type": "transcript.ignored", "turn_id": self.id, "reason": reason,
                                 "text": self.transcript.text})
             return False
         return True
@@ -302,17 +376,17 @@ class Turn:
                     if self.first_audio_at is None:
                         self.first_audio_at = time.monotonic()
                         self.tts_engine = engine
-                        await session.send({"type": "reply.audio.start", "turn_id": self.id,
+                        await self.send({"type": "reply.audio.start", "turn_id": self.id,
                                             "format": session.config.output_format,
                                             "rate": session.config.output_rate, "channels": 1})
                     # The piece's length is known before its frames go out, so a cut mid-piece
                     # maps played time onto the right share of its words.
                     piece.end_ms += duration_ms(len(chunk.pcm), chunk.rate)
-                    await session.send_audio(self, chunk.pcm, chunk.rate)
+                    await self.send_audio(chunk.pcm, chunk.rate)
             except TTSError as exc:
                 if not reported:  # the text still reaches the client; one error per turn is enough
                     reported = True
-                    await session.send({"type": "error", "code": "tts_failed", "recoverable": True,
+                    await self.send({"type": "error", "code": "tts_failed", "recoverable": True,
                                         "turn_id": self.id, "message": str(exc)})
 
     def _timings(self) -> dict[str, int | None]:
@@ -341,4 +415,6 @@ class Turn:
             event["error"] = self.error_code
         if self.media_job_id:
             event["media_job_id"] = self.media_job_id
+        if self.item.speculative:
+            event["speculative"] = True  # started at a pause, before the hangover confirmed the end
         return event

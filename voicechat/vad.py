@@ -44,6 +44,24 @@ class SpeechStopped:
 
 
 @dataclass
+class SpeechPaused:
+    """A short silence: if no speech follows before the hangover ends, `utterance` is the final one."""
+
+    at_ms: float
+    utterance: Utterance
+
+
+@dataclass
+class SpeechResumed:
+    """Speech went on after a `SpeechPaused`: the bet on that utterance is off."""
+
+    at_ms: float
+
+
+SegmentEvent = SpeechStarted | SpeechStopped | SpeechPaused | SpeechResumed
+
+
+@dataclass
 class SegmenterConfig:
     aggressiveness: int = 2
     frame_ms: int = 30
@@ -53,6 +71,16 @@ class SegmenterConfig:
     min_speech_ms: int = 250
     max_utterance_s: float = 30.0
     tail_ms: int = 150  # silence kept after the last voiced frame; whisper ends words cleaner with it
+    speculate_ms: int = 0  # silence that announces a pause (speculative finalization); 0 = never
+
+    @property
+    def kept_tail_ms(self) -> int:
+        """The tail an utterance keeps; no longer than the pause, so a paused and a final cut match."""
+        return min(self.tail_ms, self.speculate_ms) if self.speculating else self.tail_ms
+
+    @property
+    def speculating(self) -> bool:
+        return 0 < self.speculate_ms < self.hangover_ms
 
 
 @dataclass
@@ -93,17 +121,27 @@ class Segmenter:
         self._voiced_frames = 0
         self._silent_run = 0
         self._last_voiced_at = 0.0
+        self._paused = False
 
     @property
     def position_ms(self) -> float:
         return self._position * self.config.frame_ms
 
-    def feed(self, pcm: bytes, arrived: float) -> list[SpeechStarted | SpeechStopped]:
+    @property
+    def speech_pcm(self) -> bytes:
+        """The utterance so far (pre-roll included), for a partial transcript."""
+        return b"".join(f.pcm for f in self._frames) if self.speaking else b""
+
+    @property
+    def voiced_ms(self) -> float:
+        return self._voiced_frames * self.config.frame_ms
+
+    def feed(self, pcm: bytes, arrived: float) -> list[SegmentEvent]:
         """Add 16 kHz PCM16 audio that arrived at monotonic time `arrived`."""
         data = self._pending + pcm
         usable = len(data) - len(data) % self._frame_bytes
         self._pending = data[usable:]
-        events: list[SpeechStarted | SpeechStopped] = []
+        events: list[SegmentEvent] = []
         for offset in range(0, usable, self._frame_bytes):
             chunk = data[offset : offset + self._frame_bytes]
             frame = _Frame(chunk, self._vad.is_speech(chunk, VAD_RATE), arrived)
@@ -113,7 +151,7 @@ class Segmenter:
                 events.append(event)
         return events
 
-    def _step(self, frame: _Frame) -> SpeechStarted | SpeechStopped | None:
+    def _step(self, frame: _Frame) -> SegmentEvent | None:
         cfg = self.config
         if not self.speaking:
             self._window.append(frame.voiced)
@@ -143,6 +181,16 @@ class Segmenter:
             return self._finish("max_length")
         if not self.hold and self._silent_run * cfg.frame_ms >= cfg.hangover_ms:
             return self._finish("silence")
+        if self.hold or not cfg.speculating:
+            return None
+        if frame.voiced and self._paused:
+            self._paused = False
+            return SpeechResumed(at_ms=self.position_ms)
+        if not self._paused and self._silent_run * cfg.frame_ms >= cfg.speculate_ms:
+            utterance = self._utterance("silence")
+            if utterance is not None:
+                self._paused = True
+                return SpeechPaused(at_ms=utterance.end_ms, utterance=utterance)
         return None
 
     def _too_long(self) -> bool:
@@ -157,22 +205,29 @@ class Segmenter:
         else:
             self._silent_run += 1
 
-    def _finish(self, reason: str) -> SpeechStopped:
+    def _end_ms(self) -> float:
+        return (self._start_position + self._last_voiced_index + 1) * self.config.frame_ms
+
+    def _utterance(self, reason: str) -> Utterance | None:
+        """The speech so far as an utterance, or None when it is too short to count."""
         cfg = self.config
-        tail = cfg.tail_ms // cfg.frame_ms
+        tail = cfg.kept_tail_ms // cfg.frame_ms
         keep = self._frames if reason == "max_length" else self._frames[: self._last_voiced_index + 1 + tail]
         voiced_ms = self._voiced_frames * cfg.frame_ms
-        at_ms = (self._start_position + self._last_voiced_index + 1) * cfg.frame_ms
-        utterance = None
-        if keep and voiced_ms >= cfg.min_speech_ms:
-            utterance = Utterance(
-                pcm=b"".join(f.pcm for f in keep),
-                start_ms=self._start_position * cfg.frame_ms,
-                end_ms=at_ms,
-                voiced_ms=voiced_ms,
-                last_voiced_at=self._last_voiced_at,
-                forced=reason == "max_length",
-            )
+        if not keep or voiced_ms < cfg.min_speech_ms:
+            return None
+        return Utterance(
+            pcm=b"".join(f.pcm for f in keep),
+            start_ms=self._start_position * cfg.frame_ms,
+            end_ms=self._end_ms(),
+            voiced_ms=voiced_ms,
+            last_voiced_at=self._last_voiced_at,
+            forced=reason == "max_length",
+        )
+
+    def _finish(self, reason: str) -> SpeechStopped:
+        utterance = self._utterance(reason)
+        at_ms = self._end_ms()
         self._reset_speech()
         return SpeechStopped(at_ms=at_ms, utterance=utterance, reason=reason)
 

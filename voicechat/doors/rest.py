@@ -21,9 +21,8 @@ from starlette.routing import Route
 from ..audio import resample_pcm16, wav_bytes
 from ..codecs import UndecodableAudio, change_tempo, decode_audio, encode_mp3
 from ..engines import Engines
-from ..remote import RemoteSTT
 from ..settings import Settings
-from ..stt import Transcript, WhisperSTT
+from ..stt import Transcript
 from ..tts import TTSError
 
 log = logging.getLogger(__name__)
@@ -124,10 +123,7 @@ async def _transcribe(
     engines: Engines, pcm: bytes, language: str, prompt: str | None, timed: bool
 ) -> Transcript:
     lang = None if language == "auto" else language
-    stt = engines.stt
-    if timed and isinstance(stt, WhisperSTT | RemoteSTT):
-        return await stt.transcribe(pcm, lang, prompt, timestamps=True)
-    return await stt.transcribe(pcm, lang, prompt)
+    return await engines.stt.transcribe(pcm, lang, prompt, timestamps=timed)
 
 
 def _segments(transcript: Transcript) -> list[dict[str, Any]]:

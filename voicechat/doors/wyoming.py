@@ -44,7 +44,7 @@ from ..engines import Engines
 from ..sentences import SentenceChunker
 from ..session import Session
 from ..settings import Settings
-from ..stt import WhisperSTT, ignore_reason
+from ..stt import ignore_reason
 from ..tts import AudioChunk as PcmChunk
 from ..tts import FallbackTTS
 from ..turn import APOLOGY
@@ -201,8 +201,7 @@ async def _discard(item: dict[str, Any] | bytes) -> None:
 
 
 def _stt_languages(engines: Engines) -> list[str]:
-    stt = engines.stt
-    if isinstance(stt, WhisperSTT) and not stt.multilingual:
+    if not engines.stt.multilingual:
         return ["en"]
     from faster_whisper.tokenizer import _LANGUAGE_CODES
 

@@ -1,0 +1,110 @@
+"""The shared STT scheduler and the short-window fast path, on the real bundled whisper model."""
+
+from __future__ import annotations
+
+import asyncio
+
+import jiwer
+import pytest
+
+from tests.conftest import make_settings
+from tests.speech import piper_speech, silence
+from voicechat.scheduler import SttBusy, SttScheduler
+from voicechat.stt import WhisperSTT, looks_looped, normalise
+
+SAID = ["What time is it in Tokyo?", "Turn off the bedroom lights.", "How tall is Mount Everest?",
+        "What is the capital of France?"]
+
+
+@pytest.fixture(scope="module")
+def whisper() -> WhisperSTT:
+    return WhisperSTT(make_settings())
+
+
+def utterance(text: str) -> bytes:
+    return silence(300) + piper_speech(text) + silence(150)
+
+
+def scheduler(whisper: WhisperSTT, **overrides: object) -> SttScheduler:
+    return SttScheduler(whisper, make_settings(**overrides))
+
+
+def error_rate(said: list[str], heard: list[str]) -> float:
+    return jiwer.wer([normalise(s) for s in said], [normalise(h) for h in heard])
+
+
+def test_the_short_window_hears_what_the_full_window_hears(whisper: WhisperSTT):
+    audio = [utterance(text) for text in SAID]
+    short = [whisper.transcribe_sync(pcm, "en").text for pcm in audio]
+    full = [whisper._transcribe_full(whisper_float(pcm), "en", None, False).text for pcm in audio]
+    assert error_rate(SAID, short) <= error_rate(SAID, full) + 0.05, (short, full)
+    assert whisper.short_window_runs >= len(SAID)
+
+
+def whisper_float(pcm: bytes):  # type: ignore[no-untyped-def]
+    from voicechat.audio import pcm16_to_float
+
+    return pcm16_to_float(pcm)
+
+
+def test_a_looping_decode_is_recognised():
+    assert looks_looped("turn off the bedroom lights turn off the bedroom lights turn off the")
+    assert looks_looped("Mi se tis tis tis tis tis tokio.")
+    assert not looks_looped("Remember to buy fresh bread and a bottle of orange juice.")
+    assert not looks_looped("What is the capital of France?")
+
+
+async def test_finals_wait_in_order_and_a_full_queue_refuses_at_once(whisper: WhisperSTT):
+    queue = scheduler(whisper, stt_queue_max=2)
+    first = asyncio.create_task(queue.transcribe(utterance(SAID[0]), "en"))
+    second = asyncio.create_task(queue.transcribe(utterance(SAID[1]), "en"))
+    third = asyncio.create_task(queue.transcribe(utterance(SAID[2]), "en"))
+    results = await asyncio.gather(first, second, third, return_exceptions=True)
+    await queue.close()
+    assert isinstance(results[2], SttBusy)
+    assert error_rate(SAID[:2], [r.text for r in results[:2]]) <= 0.1  # type: ignore[union-attr]
+    assert queue.stats.refused == 1 and queue.stats.finals == 2
+
+
+async def test_finals_go_before_partials_and_a_newer_partial_replaces_an_older(whisper: WhisperSTT):
+    queue = scheduler(whisper)
+    finished: list[str] = []
+
+    async def tagged(name: str, call) -> object:  # type: ignore[no-untyped-def]
+        result = await call
+        finished.append(name)
+        return result
+
+    def partial(text: str):  # type: ignore[no-untyped-def]
+        return queue.partial(utterance(text), "en", None, "s1")
+
+    old_partial = asyncio.create_task(tagged("old partial", partial(SAID[0])))
+    new_partial = asyncio.create_task(tagged("new partial", partial(SAID[1])))
+    final = asyncio.create_task(tagged("final", queue.transcribe(utterance(SAID[2]), "en")))
+    old, new, done = await asyncio.gather(old_partial, new_partial, final)
+    await queue.close()
+    assert old is None  # superseded before it ran
+    assert finished.index("final") < finished.index("new partial")
+    assert "turn off" in normalise(new.text) and "everest" in normalise(done.text)
+    assert queue.stats.partials == 1 and queue.stats.partials_skipped == 1
+
+
+async def test_waiting_finals_share_one_model_call(whisper: WhisperSTT):
+    queue = scheduler(whisper, stt_batch_max=4)
+    results = await asyncio.gather(*(queue.transcribe(utterance(text), "en") for text in SAID))
+    await queue.close()
+    assert queue.stats.max_batch == 4 and queue.stats.batches == 1
+    assert error_rate(SAID, [r.text for r in results]) <= 0.1, [r.text for r in results]
+
+
+async def test_admission_is_refused_while_finals_would_wait_too_long(whisper: WhisperSTT):
+    queue = scheduler(whisper, stt_admission_wait_ms=100)
+    assert queue.overloaded() is None
+
+    async def check() -> str | None:  # runs after the four have queued (tasks start in order)
+        return queue.overloaded()
+
+    *_, reason = await asyncio.gather(*(queue.transcribe(utterance(text), "en") for text in SAID), check())
+    assert reason is not None and "capacity" in reason
+    assert queue.overloaded() is None
+    await queue.close()
