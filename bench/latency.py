@@ -2,9 +2,14 @@
 
 For each utterance (synthesized by Piper from known text) the client streams it at real-time pace over
 /ws and records, from the moment it sent the last chunk of speech: final transcript, first reply token,
-first reply audio. Then the raw engines are called directly on the same inputs: faster-whisper on the
-utterance, the chat engine's first token on the same messages, Piper's first chunk of the same first
-sentence. Server overhead = pipeline first audio - (VAD hangover + raw STT + raw first token + raw TTS).
+first reply audio. It does so twice, against two servers on the same engines: one with speculative
+finalization (the default) and one that waits out the VAD hangover. Then the raw engines are called
+directly on the same inputs: whisper on the utterance (our short-window decode, and stock faster-whisper
+`transcribe()` for reference), the chat engine on the same messages up to its first speakable piece,
+Piper's first chunk of that piece.
+
+- Waiting out the hangover: overhead = first audio - (hangover + raw STT + raw first piece + raw TTS).
+- Speculative: margin = first audio - (raw STT + raw first piece + raw TTS): what the hangover still costs.
 
     python bench/latency.py                      # offline default (bundled whisper base, SmolLM2, Piper)
     python bench/latency.py --chat-url http://127.0.0.1:11434 --chat-model llama3.2
@@ -32,6 +37,7 @@ from tests.fakes.http import ServerThread  # noqa: E402
 from tests.speech import piper_speech, silence  # noqa: E402
 from tests.wsclient import NativeClient  # noqa: E402
 from voicechat.app import create_app  # noqa: E402
+from voicechat.audio import pcm16_to_float  # noqa: E402
 from voicechat.engines import load_engines  # noqa: E402
 from voicechat.sentences import SentenceChunker  # noqa: E402
 from voicechat.settings import Settings  # noqa: E402
@@ -104,9 +110,14 @@ async def pipeline_turn(url: str, speech: bytes, rate: int = 16000) -> dict[str,
 
 async def raw_engines(engines: Any, settings: Settings, speech: bytes, reply: str) -> dict[str, Any]:
     """The same work, engines called directly, no server in between."""
+    whisper = engines.stt.engine  # the model behind the server's scheduler
+    framed = silence(300) + speech + silence(150)  # the pre-roll and tail the segmenter keeps
     stt_start = time.perf_counter()
-    transcript = await engines.stt.transcribe(speech, settings.language)
+    transcript = await asyncio.to_thread(whisper.transcribe_sync, framed, settings.language)
     stt_ms = (time.perf_counter() - stt_start) * 1000
+    stock_start = time.perf_counter()
+    await asyncio.to_thread(whisper._transcribe_full, pcm16_to_float(framed), settings.language, None, False)
+    stock_ms = (time.perf_counter() - stock_start) * 1000
     messages = [{"role": "system", "content": settings.system_prompt},
                 {"role": "user", "content": transcript.text}]
     reset_prompt_cache(engines)
@@ -132,8 +143,8 @@ async def raw_engines(engines: Any, settings: Settings, speech: bytes, reply: st
     async for _chunk in piper.synthesize(pieces[0] if pieces else "Okay."):
         break
     tts_ms = (time.perf_counter() - tts_start) * 1000
-    return {"stt_ms": stt_ms, "first_token_ms": first_token_ms, "first_piece_ms": first_piece_ms,
-            "tts_first_ms": tts_ms, "text": transcript.text}
+    return {"stt_ms": stt_ms, "stock_stt_ms": stock_ms, "first_token_ms": first_token_ms,
+            "first_piece_ms": first_piece_ms, "tts_first_ms": tts_ms, "text": transcript.text}
 
 
 def reset_prompt_cache(engines: Any) -> None:
@@ -143,83 +154,105 @@ def reset_prompt_cache(engines: Any) -> None:
         llama.reset()
 
 
+MODES = ("speculative", "hangover")
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    overrides: dict[str, Any] = {"port": 0, "vad_hangover_ms": args.hangover_ms}
+    # Greedy decoding by default: both servers and the raw call then get the same reply to the same words.
+    overrides: dict[str, Any] = {"port": 0, "vad_hangover_ms": args.hangover_ms,
+                                 "chat_temperature": args.temperature}
     if args.chat_url:
         overrides.update(openai_api_base_url=args.chat_url, chat_model=args.chat_model)
     settings = Settings(**overrides)
-    engines = load_engines(settings)
-    server = ServerThread(create_app(settings, engines=engines)).start()
-    url = f"ws://127.0.0.1:{server.port}/ws"
+    # Two servers on the same models (each its own speech queue): speculation on, and off.
+    servers = {
+        "speculative": Settings(**overrides, vad_speculate_ms=args.speculate_ms),
+        "hangover": Settings(**overrides, vad_speculate_ms=0),
+    }
+    engines = {mode: load_engines(s) for mode, s in servers.items()}
+    threads = {mode: ServerThread(create_app(s, engines=engines[mode])).start()
+               for mode, s in servers.items()}
+    urls = {mode: f"ws://127.0.0.1:{t.port}/ws" for mode, t in threads.items()}
     texts = (UTTERANCES * 4)[: args.n]
     rows = []
     try:
-        await pipeline_turn(url, piper_speech("Warm up."))  # first-call costs are not the steady state
+        for url in urls.values():
+            await pipeline_turn(url, piper_speech("Warm up."))  # first-call costs are not the steady state
         for text in texts:
             speech = piper_speech(text)
-            reset_prompt_cache(engines)
-            turn = await pipeline_turn(url, speech)
-            raw = await raw_engines(engines, settings, speech, turn["reply"])
-            rows.append({"text": text, **turn, "raw": raw})
-            timings = turn["done"]["timings"]
-            print(f"  {text[:40]:40s} transcript {timings['transcript_ms']:5d} ms  first audio "
-                  f"{timings['first_audio_ms']:5d} ms  raw sum "
-                  f"{raw_sum({'raw': raw}, args.hangover_ms, 'first_piece_ms'):6.0f} ms",
+            row: dict[str, Any] = {"text": text}
+            for mode, url in urls.items():
+                reset_prompt_cache(engines[mode])
+                row[mode] = await pipeline_turn(url, speech)
+            row["raw"] = await raw_engines(engines["hangover"], settings, speech, row["hangover"]["reply"])
+            rows.append(row)
+            spec, wait = row["speculative"]["client_ms"], row["hangover"]["client_ms"]
+            print(f"  {text[:40]:40s} first audio: speculative {spec.get('first_audio', 0):5.0f} ms, "
+                  f"hangover {wait.get('first_audio', 0):5.0f} ms, raw engines {raw_sum(row, 0):5.0f} ms",
                   flush=True)
     finally:
-        server.stop()
-    return summarize(rows, args.hangover_ms, engines.describe())
+        for thread in threads.values():
+            thread.stop()
+    return summarize(rows, args.hangover_ms, engines["hangover"].describe())
 
 
-def raw_sum(row: dict[str, Any], hangover_ms: int, chat_key: str) -> float:
+def raw_sum(row: dict[str, Any], hangover_ms: int, chat_key: str = "first_piece_ms") -> float:
     raw = row["raw"]
     return hangover_ms + raw["stt_ms"] + raw[chat_key] + raw["tts_first_ms"]
-
-
-def overhead(row: dict[str, Any], hangover_ms: int, chat_key: str) -> float:
-    return row["client_ms"].get("first_audio", float("nan")) - raw_sum(row, hangover_ms, chat_key)
 
 
 def summarize(rows: list[dict[str, Any]], hangover_ms: int, engines: dict[str, Any]) -> dict[str, Any]:
     def series(fn: Any) -> list[float]:
         return [float(v) for v in (fn(r) for r in rows) if v is not None and v == v]
 
-    figures = {
-        "server: speech end -> transcript": series(lambda r: r["done"]["timings"]["transcript_ms"]),
-        "server: speech end -> first token": series(lambda r: r["done"]["timings"]["first_token_ms"]),
-        "server: speech end -> first audio": series(lambda r: r["done"]["timings"]["first_audio_ms"]),
-        "client: speech end -> transcript": series(lambda r: r["client_ms"].get("transcript")),
-        "client: speech end -> first token": series(lambda r: r["client_ms"].get("first_token")),
-        "client: speech end -> first audio": series(lambda r: r["client_ms"].get("first_audio")),
-        "raw: faster-whisper": series(lambda r: r["raw"]["stt_ms"]),
+    def first_audio(mode: str) -> Any:
+        return lambda r: r[mode]["client_ms"].get("first_audio", float("nan"))
+
+    figures: dict[str, list[float]] = {}
+    for mode in MODES:
+        figures[f"{mode}: server speech end -> transcript"] = series(
+            lambda r, m=mode: r[m]["done"]["timings"]["transcript_ms"])
+        figures[f"{mode}: server speech end -> first audio"] = series(
+            lambda r, m=mode: r[m]["done"]["timings"]["first_audio_ms"])
+        figures[f"{mode}: client speech end -> transcript"] = series(
+            lambda r, m=mode: r[m]["client_ms"].get("transcript"))
+        figures[f"{mode}: client speech end -> first audio"] = series(first_audio(mode))
+    figures.update({
+        "raw: whisper, short window (ours)": series(lambda r: r["raw"]["stt_ms"]),
+        "raw: whisper, stock transcribe() 30 s": series(lambda r: r["raw"]["stock_stt_ms"]),
         "raw: chat first token": series(lambda r: r["raw"]["first_token_ms"]),
         "raw: chat first speakable piece": series(lambda r: r["raw"]["first_piece_ms"]),
         "raw: piper first chunk": series(lambda r: r["raw"]["tts_first_ms"]),
-        "raw: hangover+stt+first token+tts": series(lambda r: raw_sum(r, hangover_ms, "first_token_ms")),
-        "raw: hangover+stt+first piece+tts": series(lambda r: raw_sum(r, hangover_ms, "first_piece_ms")),
-        "overhead vs raw (first token)": series(lambda r: overhead(r, hangover_ms, "first_token_ms")),
-        "overhead vs raw (first piece)": series(lambda r: overhead(r, hangover_ms, "first_piece_ms")),
-    }
+        "raw: stt+first piece+tts": series(lambda r: raw_sum(r, 0)),
+        "raw: hangover+stt+first piece+tts": series(lambda r: raw_sum(r, hangover_ms)),
+        "hangover: overhead vs raw incl. hangover": series(
+            lambda r: first_audio("hangover")(r) - raw_sum(r, hangover_ms)),
+        "speculative: first audio - raw (no hangover)": series(
+            lambda r: first_audio("speculative")(r) - raw_sum(r, 0)),
+        "speculative: time saved vs hangover": series(
+            lambda r: first_audio("hangover")(r) - first_audio("speculative")(r)),
+    })
     refs = " ".join(normalise(r["text"]) for r in rows)
-    pipeline_wer = jiwer.wer(refs, " ".join(normalise(r["done"]["user_text"]) for r in rows))
-    raw_wer = jiwer.wer(refs, " ".join(normalise(r["raw"]["text"]) for r in rows))
+    wers = {mode: jiwer.wer(refs, " ".join(normalise(r[mode]["done"]["user_text"]) for r in rows))
+            for mode in MODES}
+    wers["raw"] = jiwer.wer(refs, " ".join(normalise(r["raw"]["text"]) for r in rows))
     print(f"\n{len(rows)} utterances, VAD hangover {hangover_ms} ms")
     for role, text in engines.items():
         print(f"  {role}: {text}")
-    print(f"\n{'figure':42s} {'p50 ms':>8s} {'p95 ms':>8s}")
+    print(f"\n{'figure':46s} {'p50 ms':>8s} {'p95 ms':>8s}")
     for name, values in figures.items():
-        print(f"{name:42s} {pct(values, 50):8.0f} {pct(values, 95):8.0f}")
-    print(f"\nword error rate: pipeline {pipeline_wer:.3f}, raw faster-whisper {raw_wer:.3f} "
-          f"(difference {100 * (pipeline_wer - raw_wer):+.1f} points)")
+        print(f"{name:46s} {pct(values, 50):8.0f} {pct(values, 95):8.0f}")
+    print("\nword error rate: " + ", ".join(f"{k} {v:.3f}" for k, v in wers.items()))
     return {
         "utterances": len(rows),
         "hangover_ms": hangover_ms,
         "engines": engines,
         "figures": {k: {"p50": pct(v, 50), "p95": pct(v, 95), "mean": statistics.fmean(v) if v else None}
                     for k, v in figures.items()},
-        "wer": {"pipeline": pipeline_wer, "raw": raw_wer},
-        "rows": [{"text": r["text"], "timings": r["done"]["timings"], "client_ms": r["client_ms"],
-                  "raw": r["raw"], "transcript": r["done"]["user_text"]} for r in rows],
+        "wer": wers,
+        "rows": [{"text": r["text"], "raw": r["raw"],
+                  **{m: {"timings": r[m]["done"]["timings"], "client_ms": r[m]["client_ms"],
+                         "transcript": r[m]["done"]["user_text"]} for m in MODES}} for r in rows],
     }
 
 
@@ -229,6 +262,8 @@ def main() -> int:
     )
     parser.add_argument("-n", type=int, default=12, help="utterances (default 12)")
     parser.add_argument("--hangover-ms", type=int, default=500, help="VAD silence that ends an utterance")
+    parser.add_argument("--speculate-ms", type=int, default=90, help="pause that starts a speculative turn")
+    parser.add_argument("--temperature", type=float, default=0.0, help="chat sampling temperature")
     parser.add_argument("--chat-url", help="OpenAI-compatible base URL (default: the bundled local model)")
     parser.add_argument("--chat-model", default="gpt-4o-mini")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "latency.json")

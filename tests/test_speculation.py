@@ -15,7 +15,7 @@ from tests.wsclient import NativeClient
 def server(start_server, fake_chat):  # type: ignore[no-untyped-def]
     # Its own server (the settings differ from the shared one), so its counters are this module's.
     return start_server(openai_api_base_url=fake_chat.base_url, openai_api_key=fake_chat.api_key,
-                        vad_speculate_ms=150, stt_partial_interval_ms=600, vad_hangover_ms=800)
+                        vad_speculate_ms=90, stt_partial_interval_ms=600, vad_hangover_ms=800)
 
 
 async def counters(server) -> dict[str, int]:  # type: ignore[no-untyped-def]

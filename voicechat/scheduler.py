@@ -110,6 +110,11 @@ class SttScheduler:
         self._kick()
         return await job.future
 
+    @property
+    def backlog(self) -> int:
+        """Finals waiting for the model (not counting those it is working on)."""
+        return len(self._finals)
+
     def estimated_wait_ms(self) -> float:
         """How long a final submitted now would wait before the model starts on it."""
         ahead = len(self._finals) + self._running_finals

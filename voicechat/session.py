@@ -213,7 +213,9 @@ class Session:
                 await self.interrupt("barge_in")
             return
         if isinstance(event, SpeechPaused):
-            if not self.busy and not self._draining:  # never jump the queue, never overlap a reply
+            # Never jump this session's queue or overlap its reply, and never gamble the model's time
+            # while other sessions' finals wait for it.
+            if not self.busy and not self._draining and not getattr(self.engines.stt, "backlog", 0):
                 utterance = event.utterance
                 self._speculative = TurnInput(utterance=utterance, ended_at=utterance.last_voiced_at,
                                               respond=self.config.auto_respond, speculative=True)
