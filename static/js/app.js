@@ -186,15 +186,20 @@ const HANDLERS = {
   },
   'speech.stopped'(event) {
     app.speech = false;
+    if (event.ignored) conversation.clearPartial();
     if (!event.ignored) app.awaiting = true;
   },
   'input.committed'(event) {
     if (!event.speech) {
       app.awaiting = false;
+      conversation.clearPartial();
       if (app.settings.mode === 'push_to_talk') {
         conversation.note('No speech was heard. Hold the button (or Space) while you talk.');
       }
     }
+  },
+  'transcript.partial'(event) {
+    conversation.partial(event.text);
   },
   transcript(event) {
     app.awaiting = false;
@@ -203,6 +208,7 @@ const HANDLERS = {
   },
   'transcript.ignored'(event) {
     app.awaiting = false;
+    conversation.clearPartial();
     conversation.note(event.reason === 'no_speech' || event.reason === 'empty'
       ? 'I didn’t catch any words there.' : 'That sounded like noise, so I ignored it.');
   },

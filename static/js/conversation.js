@@ -24,13 +24,34 @@ export class Conversation {
     if (this.#nearBottom()) node.scrollIntoView({ block: 'end' });
   }
 
+  // What the server has heard so far while the user is still talking; the final transcript replaces it.
+  partial(text) {
+    if (!this.pending) {
+      this.pending = bubble('user', 'You');
+      this.pending.classList.add('partial');
+      this.pending.setAttribute('aria-hidden', 'true'); // the final transcript is announced instead
+      this.#add(this.pending);
+    }
+    this.pending.querySelector('.text').textContent = text;
+    this.#keepFollowing(this.pending);
+  }
+
+  clearPartial() {
+    this.pending?.remove();
+    this.pending = null;
+  }
+
   user(turnId, text, source) {
-    const root = bubble('user', 'You');
+    const root = this.pending ?? bubble('user', 'You');
+    const reused = root === this.pending;
+    this.pending = null;
+    root.classList.remove('partial');
+    root.removeAttribute('aria-hidden');
     root.dataset.turnId = turnId;
     const body = root.querySelector('.text');
     body.textContent = text;
     if (source === 'text') root.classList.add('typed');
-    this.#add(root);
+    if (!reused) this.#add(root);
     this.announce(`You said: ${text}`);
   }
 

@@ -183,6 +183,11 @@ def test_hands_free_takes_a_turn_and_barge_in_stops_playback(make_page, server, 
     turn_id = page.wait_for_event("reply.audio.start", timeout_s=60)["turn_id"]
     transcript = page.wait_for_event("transcript", turn_id=turn_id)
     assert wer(speech_file.text, transcript["text"]) <= MAX_WER, transcript["text"]
+    # While the sentence was being spoken, the words heard so far showed up (then the final replaced them).
+    partial = page.wait_for_event("transcript.partial")
+    assert partial["text"].split()[0].lower() == transcript["text"].split()[0].lower(), partial
+    final_bubble = "id => document.querySelector(`.bubble.user[data-turn-id='${id}']`)?.className"
+    assert "partial" not in page.js(final_bubble, turn_id)
     page.wait("() => window.voicechat.playedSamples > 0.5 * window.voicechat.sampleRate")
 
     # The fake microphone loops: the sentence comes again while the long reply plays, and barges in.
