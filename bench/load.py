@@ -116,6 +116,23 @@ async def client_loop(index: int, url: str, until: float, every: float, out: dic
             await asyncio.sleep(rest)
 
 
+async def idle_sessions(url: str, pid: int, count: int = 20) -> dict[str, float]:
+    """RSS cost of sessions that are connected but silent."""
+    before = sample(pid)["rss_mb"]
+    clients = [await NativeClient.connect(url) for _ in range(count)]  # each has had its `ready`
+    during = sample(pid)["rss_mb"]
+    for client in clients:
+        await client.close()
+    return {"sessions": count, "rss_mb_before": before, "rss_mb_with": during,
+            "mb_per_idle_session": (during - before) / count}
+
+
+def health(port: int) -> dict[str, Any]:
+    import httpx
+
+    return httpx.get(f"http://127.0.0.1:{port}/health", timeout=10).json().get("load") or {}
+
+
 async def run(url: str, pid: int, clients: int, duration: float, every: float) -> dict[str, Any]:
     out: dict[str, list] = {"transcript_ms": [], "first_audio_ms": [], "refused": [], "failed": [],
                             "samples": [], "clients": [clients]}
@@ -129,6 +146,7 @@ async def run(url: str, pid: int, clients: int, duration: float, every: float) -
 
     probe = asyncio.create_task(sampler())
     await asyncio.gather(*(client_loop(i, url, until, every, out) for i in range(clients)))
+    out["samples"].append({"t": round(duration, 1), **sample(pid)})  # before the sessions are gone
     probe.cancel()
     out["samples"].append({"t": round(duration, 1), **sample(pid)})
     return out
@@ -148,6 +166,7 @@ def report(clients: int, out: dict[str, Any]) -> dict[str, Any]:
         "refused": len(out["refused"]), "failed": len(out["failed"]),
         "rss_mb_first": samples[0]["rss_mb"], "rss_mb_last": samples[-1]["rss_mb"],
         "fds_first": samples[0]["fds"], "fds_last": samples[-1]["fds"],
+        "rss_mb_peak": max(x["rss_mb"] for x in samples),
     }  # fmt: skip
     print(f"{clients:3d} clients: {row['turns']:4d} turns  transcript p50 {row['transcript_p50']:6.0f} "
           f"p95 {row['transcript_p95']:6.0f} ms  first audio p50 {row['first_audio_p50']:6.0f} "
@@ -155,7 +174,7 @@ def report(clients: int, out: dict[str, Any]) -> dict[str, Any]:
           f"RSS {row['rss_mb_first']:.0f}->{row['rss_mb_last']:.0f} MB  "
           f"FDs {row['fds_first']}->{row['fds_last']}",
           flush=True)
-    return {**row, "samples": samples}
+    return {**row, "samples": samples, "load": out.get("load")}
 
 
 def main() -> int:
@@ -188,16 +207,31 @@ def main() -> int:
         idle_cpu = (idle_after["cpu_s"] - idle_before["cpu_s"]) / 10 * 100
         print(f"idle server: {idle_cpu:.2f} % of one core, RSS {idle_after['rss_mb']:.0f} MB, "
               f"{idle_after['fds']} FDs", flush=True)
+        idle = asyncio.run(idle_sessions(url, proc.pid))
+        print(f"idle sessions: {idle['mb_per_idle_session']:.2f} MB each ({idle['sessions']} connected)",
+              flush=True)
         counts = [int(c) for c in args.sweep.split(",")] if args.sweep else [args.clients]
         for clients in counts:
-            rows.append(report(clients, asyncio.run(run(url, proc.pid, clients, args.duration, args.every))))
+            before = health(port)
+            out = asyncio.run(run(url, proc.pid, clients, args.duration, args.every))
+            after = health(port)
+            out["load"] = {"stt": after.get("stt"), "counters": after.get("counters"),
+                           "counters_before": before.get("counters")}
+            row = report(clients, out)
+            row["mb_per_active_session"] = (row["rss_mb_peak"] - idle_after["rss_mb"]) / clients
+            stt = after.get("stt") or {}
+            print(f"     per active session {row['mb_per_active_session']:.1f} MB (peak RSS over idle); "
+                  f"speech model: {stt.get('finals')} finals, {stt.get('partials')} partials, "
+                  f"{stt.get('refused')} refused, largest batch {stt.get('max_batch')}", flush=True)
+            rows.append(row)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
         if fake:
             fake.stop()
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"idle_cpu_percent": idle_cpu, "runs": rows}, indent=2))
+    args.json.write_text(json.dumps({"idle_cpu_percent": idle_cpu, "idle_sessions": idle, "runs": rows},
+                                    indent=2))
     print(f"wrote {args.json}")
     return 0
 

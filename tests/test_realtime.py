@@ -163,6 +163,29 @@ async def test_items_deleted_before_they_are_reached_never_reach_the_model(remot
     assert "Keep me" in contents and "Forget me" not in contents
 
 
+async def test_transcription_deltas_while_the_user_speaks(remote_server, fake_chat):
+    client = sdk(remote_server)
+    seen: list = []
+    rate = 24000
+    pcm = silence(300, rate) + piper_speech("Please remind me to water the plants tomorrow morning.", rate) \
+        + silence(900, rate)
+    step = rate * 2 // 50  # 20 ms appends, at the pace a microphone delivers them
+    async with client.realtime.connect(model="voicechat-test") as connection:
+        await collect_until(connection, "session.created", seen)
+        for offset in range(0, len(pcm), step):
+            chunk = base64.b64encode(pcm[offset : offset + step]).decode()
+            await connection.input_audio_buffer.append(audio=chunk)
+            await asyncio.sleep(0.02)
+        completed = await collect_until(
+            connection, "conversation.item.input_audio_transcription.completed", seen)
+        await collect_until(connection, "response.done", seen)
+    deltas = [e for e in seen if e.type == "conversation.item.input_audio_transcription.delta"]
+    assert deltas, [e.type for e in seen]
+    assert {d.item_id for d in deltas} == {completed.item_id}
+    heard_live = "".join(d.delta for d in deltas).lower()
+    assert heard_live.split()[0] == completed.transcript.lower().split()[0], heard_live
+
+
 async def test_barge_in_cancels_the_response(remote_server, fake_chat):
     fake_chat.mode = "long"
     client = sdk(remote_server)

@@ -57,6 +57,7 @@ class RealtimeTranslator:
     order: list[str] = field(default_factory=list)  # item ids in conversation order
     responses: dict[str, _Response] = field(default_factory=dict)  # turn_id -> response
     speech_item: str | None = None
+    partial_text: str = ""  # what the transcription deltas of the current speech item have said so far
 
     # --- out ------------------------------------------------------------------------------------
 
@@ -113,7 +114,18 @@ class RealtimeTranslator:
                       response_id=response.id, item_id=response.item_id, output_index=0, content_index=0,
                       delta=base64.b64encode(data).decode())
 
+    def _on_transcript_partial(self, event: dict[str, Any]) -> None:
+        """Words heard so far, as transcription deltas of the item being spoken (only ever appended:
+        a partial that rewrites earlier words adds nothing until the final transcript)."""
+        text = event["text"]
+        if self.speech_item is None or not text.startswith(self.partial_text) or text == self.partial_text:
+            return
+        delta, self.partial_text = text[len(self.partial_text):], text
+        self.emit("conversation.item.input_audio_transcription.delta", item_id=self.speech_item,
+                  content_index=0, delta=delta)
+
     def _on_speech_started(self, event: dict[str, Any]) -> None:
+        self.partial_text = ""
         self.speech_item = new_id("item")
         self.emit("input_audio_buffer.speech_started", audio_start_ms=event["at_ms"],
                   item_id=self.speech_item)
