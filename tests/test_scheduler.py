@@ -108,3 +108,17 @@ async def test_admission_is_refused_while_finals_would_wait_too_long(whisper: Wh
     assert reason is not None and "capacity" in reason
     assert queue.overloaded() is None
     await queue.close()
+
+
+async def test_a_final_whose_caller_gave_up_is_never_run(whisper: WhisperSTT):
+    queue = scheduler(whisper)
+    abandoned = asyncio.create_task(queue.transcribe(utterance(SAID[0]), "en"))
+
+    async def give_up() -> None:  # runs after `abandoned` has queued its final, before the worker starts
+        abandoned.cancel()
+
+    kept = asyncio.create_task(queue.transcribe(utterance(SAID[1]), "en"))
+    await asyncio.gather(asyncio.create_task(give_up()), kept)
+    await queue.close()
+    assert abandoned.cancelled()
+    assert queue.stats.finals == 1 and "bedroom" in normalise(kept.result().text)

@@ -167,6 +167,8 @@ class SttScheduler:
 
     def _take(self) -> list[_Job]:
         """The next batch: finals of one kind, or else the oldest partial (only when no final waits)."""
+        while self._finals and self._finals[0].future.done():
+            self._finals.popleft()  # its caller gave up (a discarded speculative turn): no work for it
         if self._finals:
             head = self._finals.popleft()
             batch = [head]
@@ -174,7 +176,7 @@ class SttScheduler:
                 for job in list(self._finals):
                     if len(batch) >= self.max_batch:
                         break
-                    if not job.timestamps and job.key == head.key:
+                    if not job.timestamps and job.key == head.key and not job.future.done():
                         self._finals.remove(job)
                         batch.append(job)
             return batch
