@@ -28,10 +28,20 @@ class Engines:
     # What this server's sessions did with them (speculative turns started / confirmed / discarded…).
     counters: Counter[str] = field(default_factory=Counter)
 
+    def overloaded(self) -> str | None:
+        """Why a new session should be refused now (an engine's queue is too long), or None."""
+        for engine in (self.stt, self.chat):
+            check = getattr(engine, "overloaded", None)
+            if check is not None and (reason := check()):
+                return str(reason)
+        return None
+
     def load(self) -> dict[str, Any]:
         """The speech model's queue and the counters, for `/health` and benchmarks."""
         snapshot = getattr(self.stt, "snapshot", None)
-        return {"stt": snapshot() if snapshot else None, "counters": dict(self.counters)}
+        chat_wait = getattr(self.chat, "estimated_wait_ms", None)
+        return {"stt": snapshot() if snapshot else None, "counters": dict(self.counters),
+                "chat_wait_ms": round(chat_wait()) if chat_wait else None}
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -73,6 +83,7 @@ def load_engines(settings: Settings) -> Engines:
     else:
         chat = _shared(
             ("chat", settings.local_model, settings.local_context, settings.local_threads,
+             settings.chat_admission_wait_ms,
              settings.chat_max_tokens, settings.chat_temperature),
             lambda: create_chat(settings),
         )  # fmt: skip

@@ -205,6 +205,10 @@ class LocalChat:
         self.temperature = settings.chat_temperature
         self.context = settings.local_context
         self._lock = threading.Lock()
+        self._queued = 0  # generations waiting for the model or running on it
+        self._queued_lock = threading.Lock()
+        self._generation_ms = 1500.0  # moving average of one generation's time on the model
+        self.admission_wait_ms = settings.chat_admission_wait_ms
         name = self.source.path.rsplit("/", 1)[-1]
         self.description = f"llama.cpp {name} from {self.source.origin}"
 
@@ -218,8 +222,11 @@ class LocalChat:
         stop = threading.Event()
 
         def run() -> None:
+            with self._queued_lock:
+                self._queued += 1
             try:
                 with self._lock:
+                    began = time.perf_counter()
                     chunks = self._llama.create_chat_completion(
                         messages=self._fit(messages),
                         stream=True,
@@ -232,9 +239,14 @@ class LocalChat:
                         delta = chunk["choices"][0]["delta"].get("content")
                         if delta:
                             loop.call_soon_threadsafe(queue.put_nowait, ("text", delta))
+                    if not stop.is_set():  # a reply cut short says nothing about a full one's cost
+                        elapsed = (time.perf_counter() - began) * 1000
+                        self._generation_ms = 0.8 * self._generation_ms + 0.2 * elapsed
             except Exception as exc:  # reported to the session as a typed error
                 loop.call_soon_threadsafe(queue.put_nowait, ("error", exc))
             finally:
+                with self._queued_lock:
+                    self._queued -= 1
                 loop.call_soon_threadsafe(queue.put_nowait, ("end", None))
 
         worker = loop.run_in_executor(None, run)
@@ -250,6 +262,17 @@ class LocalChat:
         finally:
             stop.set()
             await asyncio.shield(worker)
+
+    def estimated_wait_ms(self) -> float:
+        """How long a reply asked for now would wait for the model (one generation runs at a time)."""
+        return self._queued * self._generation_ms
+
+    def overloaded(self) -> str | None:
+        """Why a new session should be refused now, or None: replies would queue too long for the model."""
+        wait = self.estimated_wait_ms()
+        if self.admission_wait_ms > 0 and wait > self.admission_wait_ms:
+            return f"the local chat model is at capacity (about {wait / 1000:.0f} s of replies queued)"
+        return None
 
     def _fit(self, messages: list[Message]) -> list[Message]:
         """Drop the oldest turns until the prompt leaves room for the reply in the context window."""

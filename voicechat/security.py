@@ -150,8 +150,7 @@ class SecurityMiddleware:
             await _refuse_ws(send, 1013, "server full; try again later")
             return
         engines = getattr(getattr(scope.get("app"), "state", None), "engines", None)
-        overloaded = getattr(engines.stt, "overloaded", None) if engines is not None else None
-        if overloaded is not None and (reason := overloaded()):
+        if engines is not None and (reason := engines.overloaded()):
             await _refuse_ws(send, 1013, f"{reason}; try again later")
             return
         self.sessions += 1

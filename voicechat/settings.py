@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     language: str = Field("en", description="Spoken language (ISO code) or `auto` to detect.")
 
     # --- chat -----------------------------------------------------------------------------------
+    chat_admission_wait_ms: int = Field(
+        5000, description="Local model only: new sessions get close code 1013 while a reply would wait "
+        "longer for it (one reply is generated at a time; 0 = never).",
+    )
     openai_api_base_url: str | None = Field(
         None,
         validation_alias=AliasChoices("OPENAI_API_BASE_URL", "VOICECHAT_OPENAI_API_BASE_URL"),
