@@ -79,9 +79,10 @@ async def client_loop(index: int, url: str, until: float, every: float, out: dic
         slot_start = time.monotonic()
         try:
             client = await NativeClient.connect(url)
-        except websockets.InvalidStatus:
-            out["refused"].append(time.monotonic())
-            await asyncio.sleep(1)
+        except (websockets.InvalidStatus, websockets.ConnectionClosed) as exc:  # 1013: at capacity
+            rcvd = getattr(exc, "rcvd", None)
+            out["refused"].append(rcvd.code if rcvd else "http")
+            await asyncio.sleep(1)  # a client backing off before it tries again
             continue
         try:
             audio = silence(300) + speech[turn % len(speech)] + silence(900)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 
 from tests.conftest import make_settings
 from tests.speech import piper_speech, silence
 from tests.test_security import refused
 from tests.wsclient import NativeClient
 from voicechat.audio import wav_bytes
-from voicechat.llm import LocalChat
+from voicechat.llm import ChatError, LocalChat
 
 
 async def test_a_busy_speech_model_refuses_new_sessions_with_1013(start_server, fake_chat):
@@ -44,3 +45,16 @@ async def test_queued_local_replies_make_the_chat_model_refuse_new_sessions():
     assert reason is not None and "capacity" in reason
     await reply.aclose()
     assert chat.overloaded() is None
+
+
+async def test_a_reply_that_would_wait_too_long_is_refused_at_once():
+    chat = LocalChat(make_settings(chat_max_wait_ms=1))
+    first = chat.stream([{"role": "user", "content": "Tell me a long story about a dragon."}])
+    await anext(first)
+    with pytest.raises(ChatError) as busy:
+        await anext(chat.stream([{"role": "user", "content": "And one about a fox?"}]))
+    assert busy.value.code == "chat_busy"
+    await first.aclose()
+    second = chat.stream([{"role": "user", "content": "And one about a fox?"}])
+    assert await anext(second)  # with the model free again, replies are written as usual
+    await second.aclose()

@@ -83,7 +83,7 @@ def load_engines(settings: Settings) -> Engines:
     else:
         chat = _shared(
             ("chat", settings.local_model, settings.local_context, settings.local_threads,
-             settings.chat_admission_wait_ms,
+             settings.chat_admission_wait_ms, settings.chat_max_wait_ms,
              settings.chat_max_tokens, settings.chat_temperature),
             lambda: create_chat(settings),
         )  # fmt: skip

@@ -209,6 +209,7 @@ class LocalChat:
         self._queued_lock = threading.Lock()
         self._generation_ms = 1500.0  # moving average of one generation's time on the model
         self.admission_wait_ms = settings.chat_admission_wait_ms
+        self.max_wait_ms = settings.chat_max_wait_ms
         name = self.source.path.rsplit("/", 1)[-1]
         self.description = f"llama.cpp {name} from {self.source.origin}"
 
@@ -217,6 +218,9 @@ class LocalChat:
     async def stream(
         self, messages: list[Message], tools: list[dict[str, Any]] | None = None
     ) -> AsyncIterator[str | ToolCall]:
+        wait = self.estimated_wait_ms()
+        if self.max_wait_ms > 0 and wait > self.max_wait_ms:  # say so now rather than answer much later
+            raise ChatError("chat_busy", f"the local model has about {wait / 1000:.0f} s of replies queued")
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         stop = threading.Event()

@@ -91,8 +91,12 @@ class Settings(BaseSettings):
 
     # --- chat -----------------------------------------------------------------------------------
     chat_admission_wait_ms: int = Field(
-        5000, description="Local model only: new sessions get close code 1013 while a reply would wait "
+        3000, description="Local model only: new sessions get close code 1013 while a reply would wait "
         "longer for it (one reply is generated at a time; 0 = never).",
+    )
+    chat_max_wait_ms: int = Field(
+        6000, description="Local model only: a reply that would wait longer is not queued; the assistant "
+        "says it is busy (error `chat_busy`) instead of answering much later (0 = always queue).",
     )
     openai_api_base_url: str | None = Field(
         None,

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 APOLOGY = "Sorry, I can't reach my language model right now. Please try again in a moment."
+BUSY_APOLOGY = "Sorry, I'm answering several people at once right now. Please ask me again in a moment."
 
 
 @dataclass
@@ -325,7 +326,8 @@ class Turn:
             if error is not None:
                 log.warning("session %s %s: %s", session.id, self.id, error.message)
                 await self.send(session.chat_error_event(self, error))
-                pieces.put_nowait(SpokenPiece(APOLOGY, 0, 0, apology=True))
+                line = BUSY_APOLOGY if error.code == "chat_busy" else APOLOGY
+                pieces.put_nowait(SpokenPiece(line, 0, 0, apology=True))
             pieces.put_nowait(None)
             await speaker
         finally:
