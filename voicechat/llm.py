@@ -221,15 +221,17 @@ class LocalChat:
         wait = self.estimated_wait_ms()
         if self.max_wait_ms > 0 and wait > self.max_wait_ms:  # say so now rather than answer much later
             raise ChatError("chat_busy", f"the local model has about {wait / 1000:.0f} s of replies queued")
+        with self._queued_lock:  # counted from now: threads waiting for an executor slot wait too
+            self._queued += 1
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         stop = threading.Event()
 
         def run() -> None:
-            with self._queued_lock:
-                self._queued += 1
             try:
                 with self._lock:
+                    if stop.is_set():  # given up while it waited (a barge-in, a discarded guess)
+                        return
                     began = time.perf_counter()
                     chunks = self._llama.create_chat_completion(
                         messages=self._fit(messages),
