@@ -157,6 +157,48 @@ def reset_prompt_cache(engines: Any) -> None:
 MODES = ("speculative", "hangover")
 
 
+async def barge_in_trial(url: str, rate: int = 16000) -> float:
+    """Speech onset during a reply -> `reply.stop` at the client, in ms (from the first speech chunk sent)."""
+    client = await NativeClient.connect(url)
+    step = rate * 2 * CHUNK_MS // 1000
+    question = silence(300, rate) + piper_speech("Tell me everything about the history of Rome.", rate)
+    interruption = piper_speech("Stop, wait a moment.", rate) + silence(1500, rate)
+    audio_started = asyncio.Event()
+    stopped: list[float] = []
+
+    async def listen() -> None:
+        while True:
+            event = await client.next(timeout=120)
+            if event["type"] == "reply.audio.start":
+                audio_started.set()
+            elif event["type"] == "reply.stop":
+                stopped.append(time.perf_counter())
+                return
+
+    listener = asyncio.create_task(listen())
+    started = time.perf_counter()
+    index = 0
+
+    async def paced(pcm: bytes) -> None:
+        nonlocal index
+        for offset in range(0, len(pcm), step):
+            await client.send_raw(pcm[offset : offset + step])
+            index += 1
+            delay = started + index * CHUNK_MS / 1000 - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+
+    await paced(question)
+    while not audio_started.is_set():  # the microphone keeps delivering silence while the reply comes
+        await paced(silence(CHUNK_MS, rate))
+    await paced(silence(300, rate))  # the user listens a moment, then talks over the reply
+    onset = time.perf_counter()
+    await paced(interruption)
+    await asyncio.wait_for(listener, 30)
+    await client.close()
+    return (stopped[0] - onset) * 1000
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     # Greedy decoding by default: both servers and the raw call then get the same reply to the same words.
     overrides: dict[str, Any] = {"port": 0, "vad_hangover_ms": args.hangover_ms,
@@ -186,6 +228,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 row[mode] = await pipeline_turn(url, speech)
             row["raw"] = await raw_engines(engines["hangover"], settings, speech, row["hangover"]["reply"])
             rows.append(row)
+            row["barge_in_ms"] = await barge_in_trial(urls["hangover"])
             spec, wait = row["speculative"]["client_ms"], row["hangover"]["client_ms"]
             print(f"  {text[:40]:40s} first audio: speculative {spec.get('first_audio', 0):5.0f} ms, "
                   f"hangover {wait.get('first_audio', 0):5.0f} ms, raw engines {raw_sum(row, 0):5.0f} ms",
@@ -229,6 +272,7 @@ def summarize(rows: list[dict[str, Any]], hangover_ms: int, engines: dict[str, A
             lambda r: first_audio("hangover")(r) - raw_sum(r, hangover_ms)),
         "speculative: first audio - raw (no hangover)": series(
             lambda r: first_audio("speculative")(r) - raw_sum(r, 0)),
+        "barge-in: speech onset -> reply.stop (client)": series(lambda r: r.get("barge_in_ms")),
         "speculative: time saved vs hangover": series(
             lambda r: first_audio("hangover")(r) - first_audio("speculative")(r)),
     })
@@ -250,7 +294,7 @@ def summarize(rows: list[dict[str, Any]], hangover_ms: int, engines: dict[str, A
         "figures": {k: {"p50": pct(v, 50), "p95": pct(v, 95), "mean": statistics.fmean(v) if v else None}
                     for k, v in figures.items()},
         "wer": wers,
-        "rows": [{"text": r["text"], "raw": r["raw"],
+        "rows": [{"text": r["text"], "raw": r["raw"], "barge_in_ms": r.get("barge_in_ms"),
                   **{m: {"timings": r[m]["done"]["timings"], "client_ms": r[m]["client_ms"],
                          "transcript": r[m]["done"]["user_text"]} for m in MODES}} for r in rows],
     }

@@ -122,3 +122,20 @@ async def test_a_final_whose_caller_gave_up_is_never_run(whisper: WhisperSTT):
     await queue.close()
     assert abandoned.cancelled()
     assert queue.stats.finals == 1 and "bedroom" in normalise(kept.result().text)
+
+
+async def test_piper_speaks_a_new_replys_first_sentence_before_other_replies_later_ones():
+    from voicechat.tts import PiperTTS
+
+    piper = PiperTTS(make_settings())
+    finished: list[str] = []
+
+    async def speak(name: str, first: bool) -> None:
+        async for _chunk in piper.synthesize(f"This is sentence {name} of a reply.", first=first):
+            pass
+        finished.append(name)
+
+    later = [speak(f"later {n}", first=False) for n in range(4)]
+    await asyncio.gather(*later, speak("first", first=True))
+    # At most the sentence already on the CPU when it arrived goes before it.
+    assert finished.index("first") <= 1, finished

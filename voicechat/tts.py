@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import queue
 import re
 import shutil
+import threading
 import time
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -64,21 +66,53 @@ class PiperTTS:
         self.load_ms = (time.perf_counter() - started) * 1000
         self.rate = self._voice.config.sample_rate
         self.voice_name = self.source.path.rsplit("/", 1)[-1].removesuffix(".onnx")
-        # ONNX runtime sessions are not safe to share between threads; one worker keeps order too.
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="piper")
+        # ONNX runtime sessions are not safe to share between threads: one worker thread speaks, taking the
+        # first sentence of a reply before later sentences of other replies (those have audio playing
+        # already; a new reply has nothing until its first sentence is ready).
+        self._jobs: queue.PriorityQueue[_PiperJob] = queue.PriorityQueue()
+        self._order = itertools.count()
+        threading.Thread(target=self._work, name="piper", daemon=True).start()
         self.description = f"piper {self.voice_name} from {self.source.origin}"
 
     def synthesize_sync(self, text: str) -> bytes:
         return b"".join(chunk.audio_int16_bytes for chunk in self._voice.synthesize(text))
 
-    async def synthesize(self, text: str, voice: str | None = None) -> AsyncIterator[AudioChunk]:
+    def _work(self) -> None:
+        while True:
+            _, _, text, loop, future = self._jobs.get()
+            if future.done():  # its turn was cancelled while it waited
+                continue
+            try:
+                pcm = self.synthesize_sync(text)
+            except Exception as exc:
+                loop.call_soon_threadsafe(_settle, future, None, exc)
+            else:
+                loop.call_soon_threadsafe(_settle, future, pcm, None)
+
+    async def synthesize(self, text: str, voice: str | None = None, first: bool = False
+                         ) -> AsyncIterator[AudioChunk]:
         loop = asyncio.get_running_loop()
+        future: _Pcm = loop.create_future()
+        self._jobs.put((0 if first else 1, next(self._order), text, loop, future))
         try:
-            pcm = await loop.run_in_executor(self._pool, self.synthesize_sync, text)
+            pcm = await future
         except Exception as exc:
             raise TTSError(f"piper failed: {exc}") from exc
         if pcm:
             yield AudioChunk(pcm, self.rate)
+
+
+_Pcm = asyncio.Future[bytes]
+_PiperJob = tuple[int, int, str, asyncio.AbstractEventLoop, _Pcm]  # priority, order, text, loop, result
+
+
+def _settle(future: _Pcm, result: bytes | None, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result or b"")
 
 
 class EspeakTTS:
@@ -176,14 +210,17 @@ class FallbackTTS:
             yield chunk
 
     async def synthesize_with_engine(
-        self, text: str, voice: str | None = None
+        self, text: str, voice: str | None = None, first: bool = False
     ) -> AsyncIterator[tuple[str, AudioChunk]]:
-        """Like `synthesize`, naming the engine that produced each chunk."""
+        """Like `synthesize`, naming the engine that produced each chunk. `first`: the first sentence of a
+        reply (a local engine shared by several sessions speaks those before later sentences)."""
         errors: list[str] = []
         for engine in self.available():
             produced = False
             try:
-                async for chunk in engine.synthesize(text, voice):
+                chunks = engine.synthesize(text, voice, first=first) if isinstance(engine, PiperTTS) \
+                    else engine.synthesize(text, voice)
+                async for chunk in chunks:
                     produced = True
                     yield engine.name, chunk
                 self._down_until.pop(engine.name, None)

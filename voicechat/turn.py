@@ -373,7 +373,7 @@ class Turn:
             self.pieces.append(piece)
             try:
                 async for engine, chunk in session.engines.tts.synthesize_with_engine(
-                    piece.text, session.config.voice
+                    piece.text, session.config.voice, first=len(self.pieces) == 1
                 ):
                     if self.first_audio_at is None:
                         self.first_audio_at = time.monotonic()
