@@ -284,6 +284,9 @@ class Session:
             return
         if self._partial_task is not None and not self._partial_task.done():
             return
+        chat_wait = getattr(self.engines.chat, "estimated_wait_ms", None)
+        if chat_wait is not None and chat_wait() > 0:
+            return  # a local model is writing someone's reply: it needs the CPU more than a preview does
         voiced = self.segmenter.voiced_ms
         if voiced - self._partial_mark < interval:
             return
