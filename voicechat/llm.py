@@ -9,6 +9,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -205,6 +206,9 @@ class LocalChat:
         self.temperature = settings.chat_temperature
         self.context = settings.local_context
         self._lock = threading.Lock()
+        # One thread runs every generation: llama.cpp and the allocator keep per-thread buffers, and a
+        # thread pool handing generations to ever different threads made the server's memory creep.
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
         self._queued = 0  # generations waiting for the model or running on it
         self._queued_lock = threading.Lock()
         self._generation_ms = 1500.0  # moving average of one generation's time on the model
@@ -255,7 +259,7 @@ class LocalChat:
                     self._queued -= 1
                 loop.call_soon_threadsafe(queue.put_nowait, ("end", None))
 
-        worker = loop.run_in_executor(None, run)
+        worker = loop.run_in_executor(self._thread, run)
         try:
             while True:
                 kind, value = await queue.get()
