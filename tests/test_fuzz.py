@@ -83,10 +83,10 @@ class ErrorLog(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.ERROR)
         self.records: list[logging.LogRecord] = []
-        self.lock = threading.Lock()
+        self.records_lock = threading.Lock()  # not `lock`: Handler.handle holds that one around emit()
 
     def emit(self, record: logging.LogRecord) -> None:
-        with self.lock:
+        with self.records_lock:
             self.records.append(record)
 
 
