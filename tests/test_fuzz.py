@@ -299,3 +299,15 @@ def test_wyoming_door_survives_random_events(start_server, fake_chat):
     finally:
         loop.close()
     assert counted["events"] >= 2000
+
+
+async def test_control_characters_in_typed_text_are_spoken_not_a_crash(start_server, fake_chat):
+    # Found by the fuzzer: a NUL in a `text` event reached espeak-ng's argv and failed the turn.
+    server = start_server(openai_api_base_url=fake_chat.base_url, openai_api_key=fake_chat.api_key,
+                          tts_engine="espeak")
+    client = await NativeClient.connect(server.ws)
+    await client.send({"type": "text", "text": "Hello\x00 there\x07, friend."})
+    done = await client.expect("turn.done")
+    await client.close()
+    assert done["status"] == "completed" and done["audio_ms"] > 500, done
+    assert not [e for e in client.events if e["type"] == "error"]

@@ -82,12 +82,15 @@ class PiperTTS:
             _, _, text, loop, future = self._jobs.get()
             if future.done():  # its turn was cancelled while it waited
                 continue
+            pcm, error = b"", None
             try:
                 pcm = self.synthesize_sync(text)
             except Exception as exc:
-                loop.call_soon_threadsafe(_settle, future, None, exc)
-            else:
-                loop.call_soon_threadsafe(_settle, future, pcm, None)
+                error = exc
+            try:
+                loop.call_soon_threadsafe(_settle, future, pcm, error)
+            except RuntimeError:  # that server's event loop is closed: nobody is waiting any more
+                log.debug("piper: a result for a closed event loop was dropped")
 
     async def synthesize(self, text: str, voice: str | None = None, first: bool = False
                          ) -> AsyncIterator[AudioChunk]:
@@ -100,6 +103,14 @@ class PiperTTS:
             raise TTSError(f"piper failed: {exc}") from exc
         if pcm:
             yield AudioChunk(pcm, self.rate)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def speakable(text: str) -> str:
+    """Text without control characters (a NUL from a client's text must not reach an engine or argv)."""
+    return _CONTROL.sub(" ", text)
 
 
 _Pcm = asyncio.Future[bytes]
@@ -129,10 +140,13 @@ class EspeakTTS:
 
     async def synthesize(self, text: str, voice: str | None = None) -> AsyncIterator[AudioChunk]:
         chosen = voice if voice and re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]+)*", voice) else self.voice
-        proc = await asyncio.create_subprocess_exec(
-            self.binary, "--stdout", "-v", chosen, "--", text,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                self.binary, "--stdout", "-v", chosen, "--", speakable(text),
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+        except (OSError, ValueError) as exc:
+            raise TTSError(f"espeak-ng could not start: {exc}") from exc
         out, err = await proc.communicate()
         if proc.returncode != 0 or not out:
             raise TTSError(f"espeak-ng failed: {err.decode(errors='replace').strip()[:200]}")
@@ -215,6 +229,7 @@ class FallbackTTS:
         """Like `synthesize`, naming the engine that produced each chunk. `first`: the first sentence of a
         reply (a local engine shared by several sessions speaks those before later sentences)."""
         errors: list[str] = []
+        text = speakable(text)
         for engine in self.available():
             produced = False
             try:
