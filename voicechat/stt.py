@@ -220,37 +220,33 @@ class WhisperSTT:
         window = min(FULL_WINDOW_FRAMES, -(-max(self.min_context_frames, longest + 100) // 100) * 100)
         batch = np.stack([pad_or_trim(f, window) for f in features])
         encoded = self.model.model.encode(get_ctranslate2_storage(batch))
-        languages = [language] * len(audios)
-        tokenizers = [self._tokenizer(lang) for lang in languages]
-        prompts = [self.model.get_prompt(t, [], without_timestamps=True, hotwords=hotwords)
-                   for t in tokenizers]
+        tokenizer = self._tokenizer(language)
+        prompt = self.model.get_prompt(tokenizer, [], without_timestamps=True, hotwords=hotwords)
         budgets = [int(20 + 12 * f.shape[-1] / 100) for f in features]  # tokens: ~3x fast speech
-        limit = self.model.max_length
         results = self.model.model.generate(
             encoded,
-            prompts,
+            [prompt] * len(audios),
             beam_size=self.beam_size,
-            max_length=min(limit, len(prompts[0]) + max(budgets)),
+            max_length=min(self.model.max_length, len(prompt) + max(budgets)),
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
-            suppress_tokens=list(get_suppressed_tokens(tokenizers[0], (-1,))),
+            suppress_tokens=list(get_suppressed_tokens(tokenizer, (-1,))),
         )
         elapsed = (time.perf_counter() - started) * 1000
         transcripts: list[Transcript] = []
-        for audio, tokenizer, lang, budget, result in zip(audios, tokenizers, languages, budgets, results,
-                                                          strict=True):
+        for audio, budget, result in zip(audios, budgets, results, strict=True):
             tokens = result.sequences_ids[0]
             text = tokenizer.decode([t for t in tokens if t < tokenizer.eot]).strip()
             self.short_window_runs += 1
             if len(tokens) >= budget or looks_looped(text):
                 self.short_window_redone += 1
                 log.info("short-window decode redone on the full window: %r", text[:80])
-                transcripts.append(self._transcribe_full(audio, lang, hotwords, False))
+                transcripts.append(self._transcribe_full(audio, language, hotwords, False))
                 continue
             transcripts.append(Transcript(
                 text=text,
-                language=lang,
+                language=language,
                 no_speech_prob=float(result.no_speech_prob),
                 avg_logprob=float(result.scores[0]) * len(tokens) / (len(tokens) + 1),
                 audio_ms=len(audio) / 16.0,
