@@ -254,8 +254,7 @@ class Session:
         assert bet.decided is not None
         bet.decided.set()
         self.engines.counters["speculative_confirmed"] += 1
-        turn = self._current
-        if turn is not None and turn.item is bet:
+        if (turn := self._running(bet)) is not None:
             await turn.release()
 
     def _discard(self, bet: TurnInput) -> None:
@@ -264,9 +263,13 @@ class Session:
         self.engines.counters["speculative_discarded"] += 1
         if bet.decided is not None:
             bet.decided.set()
-        turn = self._current
-        if turn is not None and turn.item is bet:
+        if (turn := self._running(bet)) is not None:
             turn.cancel("discarded")
+
+    def _running(self, item: TurnInput) -> Turn | None:
+        """The turn started from `item`, if it is the one running now."""
+        turn = self._current
+        return turn if turn is not None and turn.item is item else None
 
     def _discard_speculation(self) -> None:
         bet, self._speculative = self._speculative, None
