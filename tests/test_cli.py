@@ -84,6 +84,10 @@ def test_say_two_utterances_with_the_local_model(server_process, tmp_path: Path)
     pcm, rate = read_wav(str(out))
     assert rate == 24000 and len(pcm) / 2 / rate > 1.0 and rms_dbfs(pcm) > -35
     assert sum(e["bytes"] for e in audio_events) == len(pcm)
+    # The transcriptions and each reply's first sentence ran with the CPU to themselves.
+    load = httpx.get(f"http://127.0.0.1:{server_process.port}/health").json()["load"]
+    assert load["cpu_priority"]["enabled"] is True
+    assert load["cpu_priority"]["foreground"]["stt"] >= 2 and load["cpu_priority"]["foreground"]["tts"] >= 2
 
 
 def test_say_exits_non_zero_on_errors(server_process, tmp_path: Path):

@@ -8,6 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from .cpu import GATE
 from .llm import ChatEngine, create_chat
 from .remote import RemoteSTT, RemoteTTS
 from .scheduler import SttScheduler
@@ -41,7 +42,7 @@ class Engines:
         snapshot = getattr(self.stt, "snapshot", None)
         chat_wait = getattr(self.chat, "estimated_wait_ms", None)
         return {"stt": snapshot() if snapshot else None, "counters": dict(self.counters),
-                "chat_wait_ms": round(chat_wait()) if chat_wait else None}
+                "chat_wait_ms": round(chat_wait()) if chat_wait else None, "cpu_priority": GATE.snapshot()}
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -88,6 +89,7 @@ def load_engines(settings: Settings) -> Engines:
             lambda: create_chat(settings),
         )  # fmt: skip
     tts = create_tts_shared(settings)
+    GATE.enabled = settings.cpu_priority  # one CPU per process: the last app loaded decides
     engines = Engines(stt=stt, chat=chat, tts=tts)
     for role, text in engines.describe().items():
         log.info("%s: %s", role, text)

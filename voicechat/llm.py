@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from .cpu import GATE
 from .models import ModelSource, resolve_gguf
 from .settings import Settings
 
@@ -246,6 +247,9 @@ class LocalChat:
                     for chunk in chunks:
                         if stop.is_set():
                             break
+                        # Let a transcription or a reply's first sentence have the CPU before the
+                        # next token (the rest of this reply is needed only once audio plays).
+                        GATE.yield_to_foreground()
                         delta = chunk["choices"][0]["delta"].get("content")
                         if delta:
                             loop.call_soon_threadsafe(queue.put_nowait, ("text", delta))

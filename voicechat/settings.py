@@ -119,7 +119,14 @@ class Settings(BaseSettings):
         "bundled", description="GGUF file for the local model; `bundled` = SmolLM2-135M-Instruct."
     )
     local_context: int = Field(2048, description="Context window of the local model (tokens).")
-    local_threads: int = Field(0, description="CPU threads for the local model (0 = all cores).")
+    local_threads: int = Field(
+        0, description="CPU threads for the local model (0 = llama.cpp's default: half the cores while "
+        "writing, all of them for the prompt).",
+    )
+    cpu_priority: bool = Field(
+        True, description="The local model pauses between tokens while speech is transcribed on the CPU or "
+        "a reply's first sentence is synthesized (what someone is waiting for goes first).",
+    )
     system_prompt: str = Field(
         "You are a friendly voice assistant. Answer in one to three short spoken sentences. "
         "Do not use lists, markdown or emoji.",

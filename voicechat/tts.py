@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .audio import read_wav
+from .cpu import GATE
 from .models import resolve_piper_voice
 from .settings import Settings
 
@@ -79,12 +80,16 @@ class PiperTTS:
 
     def _work(self) -> None:
         while True:
-            _, _, text, loop, future = self._jobs.get()
+            priority, _, text, loop, future = self._jobs.get()
             if future.done():  # its turn was cancelled while it waited
                 continue
             pcm, error = b"", None
             try:
-                pcm = self.synthesize_sync(text)
+                if priority == 0:  # a reply's first sentence: the user hears nothing until it is done
+                    with GATE.foreground("tts"):
+                        pcm = self.synthesize_sync(text)
+                else:
+                    pcm = self.synthesize_sync(text)
             except Exception as exc:
                 error = exc
             try:
