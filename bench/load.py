@@ -175,7 +175,8 @@ def report(clients: int, out: dict[str, Any]) -> dict[str, Any]:
           f"RSS {row['rss_mb_first']:.0f}->{row['rss_mb_last']:.0f} MB  "
           f"FDs {row['fds_first']}->{row['fds_last']}",
           flush=True)
-    return {**row, "samples": samples, "load": out.get("load")}
+    return {**row, "samples": samples, "load": out.get("load"),
+            "first_audio_ms": sorted(round(x) for x in out["first_audio_ms"])}
 
 
 def main() -> int:
@@ -217,7 +218,9 @@ def main() -> int:
             out = asyncio.run(run(url, proc.pid, clients, args.duration, args.every))
             after = health(port)
             out["load"] = {"stt": after.get("stt"), "counters": after.get("counters"),
-                           "counters_before": before.get("counters")}
+                           "counters_before": before.get("counters"), "chat": after.get("chat"),
+                           "chat_before": before.get("chat"), "cpu_priority": after.get("cpu_priority"),
+                           "cpu_priority_before": before.get("cpu_priority")}
             row = report(clients, out)
             row["mb_per_active_session"] = (row["rss_mb_peak"] - idle_after["rss_mb"]) / clients
             stt = after.get("stt") or {}

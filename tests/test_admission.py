@@ -13,6 +13,7 @@ from tests.test_security import refused
 from tests.wsclient import NativeClient
 from voicechat.audio import wav_bytes
 from voicechat.llm import ChatError, LocalChat
+from voicechat.sentences import SentenceChunker, clean_for_speech
 
 
 async def test_a_busy_speech_model_refuses_new_sessions_with_1013(start_server, fake_chat):
@@ -58,3 +59,38 @@ async def test_a_reply_that_would_wait_too_long_is_refused_at_once():
     second = chat.stream([{"role": "user", "content": "And one about a fox?"}])
     assert await anext(second)  # with the model free again, replies are written as usual
     await second.aclose()
+
+
+async def test_a_reply_that_waited_past_the_limit_is_refused_when_its_turn_comes():
+    # The queue estimate (one reply ~1.5 s) lets the second reply in; the first one then writes for longer.
+    chat = LocalChat(make_settings(chat_max_wait_ms=1600, chat_brief_when_busy=False, chat_temperature=0.0,
+                                   chat_max_tokens=300))
+    story = [{"role": "user", "content": "Tell me a long story about a dragon, with many details."}]
+    first = chat.stream(story)
+    await anext(first)
+    second = chat.stream([{"role": "user", "content": "And one about a fox?"}])
+    waiting = asyncio.create_task(anext(second))
+    written = "".join([piece async for piece in first])
+    assert len(written) > 400, "the first reply was too short to make the second one wait"
+    with pytest.raises(ChatError) as busy:
+        await waiting
+    assert busy.value.code == "chat_busy" and "waited" in busy.value.message
+    assert chat.stats["busy"] == 1
+
+
+async def test_while_others_wait_a_local_reply_ends_after_its_first_sentence():
+    chat = LocalChat(make_settings(chat_temperature=0.0, chat_max_wait_ms=0))
+    story = [{"role": "user", "content": "Tell me a long story about a dragon."}]
+    alone = "".join([piece async for piece in chat.stream(story)])
+    assert len(SentenceChunker(first_chunk_chars=10_000).feed(alone)) >= 2, alone  # it says several
+
+    reply = chat.stream(story)
+    written = await anext(reply)
+    other = chat.stream([{"role": "user", "content": "What is two plus two?"}])
+    waiting = asyncio.create_task(anext(other))  # now a second reply waits for the model
+    written += "".join([piece async for piece in reply])
+    first_sentence = SentenceChunker(first_chunk_chars=10_000).feed(alone)[0]
+    assert clean_for_speech(written) == first_sentence, (written, alone)
+    assert chat.stats["shortened"] == 1
+    assert await waiting  # the waiting reply is written as usual
+    await other.aclose()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from voicechat.sentences import SentenceChunker, clean_for_speech
+from voicechat.sentences import SentenceChunker, clean_for_speech, ends_sentence
 
 
 def feed_all(chunker: SentenceChunker, text: str, step: int = 3) -> list[str]:
@@ -46,3 +46,14 @@ def test_a_sentence_that_never_ends_is_cut_into_bounded_pieces():
     pieces = feed_all(SentenceChunker(max_chars=120), text)
     assert len(pieces) > 5 and max(len(p) for p in pieces) <= 120
     assert " ".join(pieces).split() == text.replace(",", ",").split()
+
+
+def test_ends_sentence_knows_a_finished_sentence_from_an_abbreviation_or_a_number():
+    assert ends_sentence("Paris is the capital of France.")
+    assert ends_sentence("Really?!  ")
+    assert ends_sentence('He said "stop."')
+    assert ends_sentence("你好。")
+    assert not ends_sentence("Ask Dr.")
+    assert not ends_sentence("It costs 3.")
+    assert not ends_sentence("Paris is the capital")
+    assert not ends_sentence("")

@@ -41,8 +41,10 @@ class Engines:
         """The speech model's queue and the counters, for `/health` and benchmarks."""
         snapshot = getattr(self.stt, "snapshot", None)
         chat_wait = getattr(self.chat, "estimated_wait_ms", None)
+        chat_stats = getattr(self.chat, "stats", None)
         return {"stt": snapshot() if snapshot else None, "counters": dict(self.counters),
-                "chat_wait_ms": round(chat_wait()) if chat_wait else None, "cpu_priority": GATE.snapshot()}
+                "chat_wait_ms": round(chat_wait()) if chat_wait else None,
+                "chat": dict(chat_stats) if chat_stats is not None else None, "cpu_priority": GATE.snapshot()}
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -85,7 +87,7 @@ def load_engines(settings: Settings) -> Engines:
         chat = _shared(
             ("chat", settings.local_model, settings.local_context, settings.local_threads,
              settings.chat_admission_wait_ms, settings.chat_max_wait_ms,
-             settings.chat_max_tokens, settings.chat_temperature),
+             settings.chat_max_tokens, settings.chat_temperature, settings.chat_brief_when_busy),
             lambda: create_chat(settings),
         )  # fmt: skip
     tts = create_tts_shared(settings)

@@ -8,6 +8,7 @@ import json
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import httpx
 
 from .cpu import GATE
 from .models import ModelSource, resolve_gguf
+from .sentences import ends_sentence
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -215,6 +217,8 @@ class LocalChat:
         self._generation_ms = 1500.0  # moving average of one generation's time on the model
         self.admission_wait_ms = settings.chat_admission_wait_ms
         self.max_wait_ms = settings.chat_max_wait_ms
+        self.brief_when_busy = settings.chat_brief_when_busy
+        self.stats: Counter[str] = Counter()  # replies refused after waiting ("busy") or cut short
         name = self.source.path.rsplit("/", 1)[-1]
         self.description = f"llama.cpp {name} from {self.source.origin}"
 
@@ -231,6 +235,7 @@ class LocalChat:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         stop = threading.Event()
+        asked = time.perf_counter()
 
         def run() -> None:
             try:
@@ -238,6 +243,12 @@ class LocalChat:
                     if stop.is_set():  # given up while it waited (a barge-in, a discarded guess)
                         return
                     began = time.perf_counter()
+                    waited_ms = (began - asked) * 1000
+                    if self.max_wait_ms > 0 and waited_ms > self.max_wait_ms:  # the estimate was short
+                        self.stats["busy"] += 1
+                        loop.call_soon_threadsafe(queue.put_nowait, ("busy", waited_ms))
+                        return
+                    written = ""
                     chunks = self._llama.create_chat_completion(
                         messages=self._fit(messages),
                         stream=True,
@@ -251,8 +262,16 @@ class LocalChat:
                         # next token (the rest of this reply is needed only once audio plays).
                         GATE.yield_to_foreground()
                         delta = chunk["choices"][0]["delta"].get("content")
-                        if delta:
-                            loop.call_soon_threadsafe(queue.put_nowait, ("text", delta))
+                        if not delta:
+                            continue
+                        if (self.brief_when_busy and self._queued > 1 and delta[:1].isspace()
+                                and ends_sentence(written)):
+                            # Others wait for the model: a one-sentence answer now beats a full one
+                            # that makes every later reply wait for it.
+                            self.stats["shortened"] += 1
+                            break
+                        written += delta
+                        loop.call_soon_threadsafe(queue.put_nowait, ("text", delta))
                     if not stop.is_set():  # a reply cut short says nothing about a full one's cost
                         elapsed = (time.perf_counter() - began) * 1000
                         self._generation_ms = 0.8 * self._generation_ms + 0.2 * elapsed
@@ -271,6 +290,8 @@ class LocalChat:
                     yield value
                 elif kind == "error":
                     raise ChatError("chat_failed", f"the local model failed: {value}")
+                elif kind == "busy":
+                    raise ChatError("chat_busy", f"the reply waited {value / 1000:.0f} s for the local model")
                 else:
                     break
         finally:

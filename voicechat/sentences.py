@@ -18,6 +18,18 @@ def clean_for_speech(text: str) -> str:
     return re.sub(r"\s+", " ", _MARKUP.sub("", text)).strip()
 
 
+_ENDS_SENTENCE = re.compile(r"([.!?…]+[\"')\]]*|[。！？])$")
+
+
+def ends_sentence(text: str) -> bool:
+    """Whether `text` ends with a complete sentence ("Dr." or "3." does not count)."""
+    stripped = text.rstrip()
+    if not _ENDS_SENTENCE.search(stripped):
+        return False
+    last_word = stripped.rsplit(None, 1)[-1].lower()
+    return last_word not in _ABBREVIATIONS and not re.search(r"\d\.$", stripped)
+
+
 class SentenceChunker:
     """Feed text deltas; get back pieces ready to synthesize."""
 

@@ -98,6 +98,10 @@ class Settings(BaseSettings):
         6000, description="Local model only: a reply that would wait longer is not queued; the assistant "
         "says it is busy (error `chat_busy`) instead of answering much later (0 = always queue).",
     )
+    chat_brief_when_busy: bool = Field(
+        True, description="Local model only: while other replies wait for it, a reply ends after its first "
+        "complete sentence (short answers for everyone instead of long waits).",
+    )
     openai_api_base_url: str | None = Field(
         None,
         validation_alias=AliasChoices("OPENAI_API_BASE_URL", "VOICECHAT_OPENAI_API_BASE_URL"),
