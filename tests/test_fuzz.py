@@ -265,7 +265,9 @@ def test_wyoming_door_survives_random_events(start_server, fake_chat):
                           wyoming_uri="tcp://127.0.0.1:0", max_connections_per_minute=0)
     port = server.thread.server.config.app.state.wyoming_port
     loop = asyncio.new_event_loop()
-    counted = {"events": 0}
+    counted = {"events": 0, "bad_event": 0}
+    errors = ErrorLog()
+    logging.getLogger().addHandler(errors)
     types = ["describe", "transcribe", "audio-start", "audio-chunk", "audio-stop", "synthesize",
              "synthesize-start", "synthesize-chunk", "synthesize-stop", "transcript", "ping", "bogus"]
     wyoming_events = st.tuples(
@@ -292,13 +294,19 @@ def test_wyoming_door_survives_random_events(start_server, fake_chat):
                 assert event is not None, "the door closed the connection"
                 if event.type == "pong" and (event.data or {}).get("text") == "end":
                     break
+                if event.type == "error":
+                    counted["bad_event"] += (event.data or {}).get("code") == "bad_event"
         counted["events"] += len(batch)
 
     try:
         one_connection()
     finally:
         loop.close()
-    assert counted["events"] >= 2000
+        logging.getLogger().removeHandler(errors)
+    assert counted["events"] >= 2000 and counted["bad_event"] > 100
+    # Malformed events are the client's mistake: each got a `bad_event` error, and the server logged
+    # no error of its own.
+    assert not errors.records, [r.getMessage() for r in errors.records[:5]]
 
 
 async def test_control_characters_in_typed_text_are_spoken_not_a_crash(start_server, fake_chat):

@@ -12,10 +12,12 @@ import asyncio
 import dataclasses
 import ipaddress
 import logging
+import types
+import typing
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from wyoming.asr import Transcribe, Transcript, TranscriptChunk, TranscriptStart, TranscriptStop
@@ -53,7 +55,48 @@ log = logging.getLogger(__name__)
 
 ATTRIBUTION = Attribution(name="voicechat", url="https://pypi.org/project/wyoming/")
 CHUNK_MS = 100  # audio-chunk size we send
+T = TypeVar("T")
 MAX_CONVERSATIONS = 32  # handle sessions kept for follow-ups (Home Assistant opens one socket per request)
+
+
+class BadEvent(ValueError):
+    """A client's event that lacks, or mistypes, what its type needs: the client's error, not ours."""
+
+
+def _valid(value: Any, hint: Any) -> bool:
+    """Whether `value` fits the annotation `hint` (the wyoming dataclasses don't check what they read)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if hint is type(None):
+        return value is None
+    if origin in (typing.Union, types.UnionType):
+        return any(_valid(value, arg) for arg in args)
+    if origin is list:
+        return isinstance(value, list) and all(_valid(item, args[0]) for item in value) if args else True
+    if origin is not None:
+        return isinstance(value, origin)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if dataclasses.is_dataclass(hint):
+        return isinstance(value, hint) and _fields_valid(value)
+    return isinstance(value, hint) if isinstance(hint, type) else True
+
+
+def _fields_valid(item: Any) -> bool:
+    hints = typing.get_type_hints(type(item))
+    return all(_valid(getattr(item, f.name), hints.get(f.name, Any)) for f in dataclasses.fields(item))
+
+
+def read(cls: type[T], event: Event) -> T:
+    """The event as `cls`, or `BadEvent` saying why it can't be (missing fields, wrong types)."""
+    try:
+        parsed = cls.from_event(event)  # type: ignore[attr-defined]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise BadEvent(f"{event.type} is malformed ({type(exc).__name__}: {exc})") from None
+    if not _fields_valid(parsed):
+        raise BadEvent(f"{event.type} has a field of the wrong type")
+    return parsed
 
 
 class RemoteBindRefused(ValueError):
@@ -230,6 +273,9 @@ class WyomingHandler(AsyncEventHandler):
     async def handle_event(self, event: Event) -> bool:
         try:
             await self._dispatch(event)
+        except BadEvent as exc:  # the client's mistake: said to it, not a server error
+            log.warning("wyoming: %s", exc)
+            await self.write_event(Error(text=str(exc), code="bad_event").event())
         except Exception as exc:  # a failed request is reported; the connection stays usable
             log.exception("wyoming: %s failed", event.type)
             await self.write_event(Error(text=f"{event.type} failed: {exc}", code="internal").event())
@@ -239,32 +285,32 @@ class WyomingHandler(AsyncEventHandler):
         if Describe.is_type(event.type):
             await self.write_event(self.door.info().event())
         elif Ping.is_type(event.type):
-            await self.write_event(Pong(text=Ping.from_event(event).text).event())
+            await self.write_event(Pong(text=read(Ping, event).text).event())
         elif Transcribe.is_type(event.type):
-            request = Transcribe.from_event(event)
+            request = read(Transcribe, event)
             self.language = request.language
             words = [*(request.transcript_names or []), *(request.transcript_terms or [])]
             self.hotwords = " ".join(words) or None
         elif AudioStart.is_type(event.type):
             self.audio = bytearray()
-            self.audio_rate = AudioStart.from_event(event).rate
+            self.audio_rate = read(AudioStart, event).rate
         elif AudioChunk.is_type(event.type):
-            await self._on_audio(AudioChunk.from_event(event))
+            await self._on_audio(read(AudioChunk, event))
         elif AudioStop.is_type(event.type):
             await self._on_audio_stop()
         elif Synthesize.is_type(event.type):
             # Streaming clients also send the whole text for older servers: already being spoken.
             if self.stream_chunker is None:
-                request = Synthesize.from_event(event)
+                request = read(Synthesize, event)
                 await self._speak([request.text], request.voice.name if request.voice else None)
         elif SynthesizeStart.is_type(event.type):
-            start = SynthesizeStart.from_event(event)
+            start = read(SynthesizeStart, event)
             self.stream_chunker = SentenceChunker(self.settings.tts_first_chunk_chars)
             self.stream_voice = start.voice.name if start.voice else None
         elif SynthesizeChunk.is_type(event.type):
             if self.stream_chunker is None:
-                raise ValueError("synthesize-chunk without synthesize-start")
-            pieces = self.stream_chunker.feed(SynthesizeChunk.from_event(event).text)
+                raise BadEvent("synthesize-chunk without synthesize-start")
+            pieces = self.stream_chunker.feed(read(SynthesizeChunk, event).text)
             await self._speak(pieces, self.stream_voice)
         elif SynthesizeStop.is_type(event.type):
             if self.stream_chunker is not None:
@@ -272,7 +318,7 @@ class WyomingHandler(AsyncEventHandler):
                 await self._speak(rest, self.stream_voice)
             await self.write_event(SynthesizeStopped().event())
         elif Transcript.is_type(event.type):
-            await self._handle(Transcript.from_event(event))
+            await self._handle(read(Transcript, event))
         # Other events (wake, intent, satellite…) are not ours; Wyoming servers drop what they don't serve.
 
     # --- asr --------------------------------------------------------------------------------------
