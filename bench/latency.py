@@ -272,6 +272,12 @@ def summarize(rows: list[dict[str, Any]], hangover_ms: int, engines: dict[str, A
             lambda r: first_audio("hangover")(r) - raw_sum(r, hangover_ms)),
         "speculative: first audio - raw (no hangover)": series(
             lambda r: first_audio("speculative")(r) - raw_sum(r, 0)),
+        # The same two from the server's own speech end (the VAD's last voiced frame): the client's counts
+        # from the last chunk holding speech, which Piper's quiet tail puts ~50 ms later.
+        "hangover: overhead, from server speech end": series(
+            lambda r: r["hangover"]["done"]["timings"]["first_audio_ms"] - raw_sum(r, hangover_ms)),
+        "speculative: minus raw, from server speech end": series(
+            lambda r: r["speculative"]["done"]["timings"]["first_audio_ms"] - raw_sum(r, 0)),
         "barge-in: speech onset -> reply.stop (client)": series(lambda r: r.get("barge_in_ms")),
         "speculative: time saved vs hangover": series(
             lambda r: first_audio("hangover")(r) - first_audio("speculative")(r)),

@@ -57,3 +57,14 @@ def test_ends_sentence_knows_a_finished_sentence_from_an_abbreviation_or_a_numbe
     assert not ends_sentence("It costs 3.")
     assert not ends_sentence("Paris is the capital")
     assert not ends_sentence("")
+
+
+def test_a_long_first_sentence_without_a_comma_is_cut_at_a_word_early():
+    text = ("The quick brown fox jumps over the lazy dog and keeps running through the quiet forest until "
+            "it finally reaches the wide river where it stops to drink. Then it sleeps.")
+    pieces = feed_all(SentenceChunker(first_chunk_chars=60), text, step=4)
+    assert len(pieces[0]) <= 120 and text.startswith(pieces[0] + " ")  # cut between two words
+    assert " ".join(pieces) == text
+    # Later sentences keep the usual bound: only the first piece is what the user waits for.
+    later = feed_all(SentenceChunker(first_chunk_chars=60), "Yes. " + text, step=4)
+    assert later[1] == text[: text.index(". ") + 1]

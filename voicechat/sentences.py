@@ -77,11 +77,16 @@ class SentenceChunker:
             for match in _CLAUSE_END.finditer(self._buffer):
                 if match.start() >= self.first_chunk_chars // 2:
                     return self._take(match.end())
-        if len(self._buffer) > self.max_chars:
-            head = self._buffer[: self.max_chars]
-            clauses = [m.end() for m in _CLAUSE_END.finditer(head) if m.start() >= self.max_chars // 3]
+        # The first piece is what the user waits for: a long first sentence with no comma to cut at is cut
+        # at a word past twice the first-piece length, not at `max_chars`.
+        limit = self.max_chars
+        if self._emitted == 0 and self.first_chunk_chars > 0:
+            limit = min(limit, 2 * self.first_chunk_chars)
+        if len(self._buffer) > limit:
+            head = self._buffer[:limit]
+            clauses = [m.end() for m in _CLAUSE_END.finditer(head) if m.start() >= limit // 3]
             space = head.rfind(" ")
-            return self._take(clauses[-1] if clauses else space + 1 if space > 0 else self.max_chars)
+            return self._take(clauses[-1] if clauses else space + 1 if space > 0 else limit)
         return None
 
     def _take(self, end: int) -> str | None:
