@@ -238,6 +238,7 @@ class LocalChat:
         if self.max_wait_ms > 0 and wait > self.max_wait_ms:  # say so now rather than answer much later
             raise ChatError("chat_busy", f"the local model has about {wait / 1000:.0f} s of replies queued")
         with self._queued_lock:  # counted from now: threads waiting for an executor slot wait too
+            ahead = self._queued  # replies the model writes before this one
             self._queued += 1
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
@@ -251,7 +252,7 @@ class LocalChat:
                         return
                     began = time.perf_counter()
                     waited_ms = (began - asked) * 1000
-                    if self.max_wait_ms > 0 and waited_ms > self.max_wait_ms:  # the estimate was short
+                    if ahead and self.max_wait_ms > 0 and waited_ms > self.max_wait_ms:  # estimate was short
                         self.stats["busy"] += 1
                         loop.call_soon_threadsafe(queue.put_nowait, ("busy", waited_ms))
                         return
