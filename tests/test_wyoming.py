@@ -136,3 +136,24 @@ def test_remote_bind_needs_opt_in():
     with pytest.raises(RemoteBindRefused, match="VOICECHAT_WYOMING_ALLOW_REMOTE"):
         check_bind("0.0.0.0", False)
     check_bind("0.0.0.0", True)
+
+
+async def test_audio_in_a_shape_we_cannot_read_is_refused_and_the_request_still_works(wyoming):
+    # Found by the fuzzer: an odd byte count of 16-bit audio failed inside the transcription (an ERROR).
+    speech = silence(300) + piper_speech("What is the capital of France?") + silence(300)
+    async with AsyncTcpClient("127.0.0.1", wyoming) as client:
+        await client.write_event(Transcribe(language="en").event())
+        await client.write_event(AudioStart(rate=16000, width=2, channels=1).event())
+        await client.write_event(AudioChunk(rate=16000, width=2, channels=1, audio=b"\x01\x02\x03").event())
+        odd = (await read_until(client, "error"))[-1]
+        await client.write_event(AudioChunk(rate=1, width=2, channels=1, audio=b"\x00\x00").event())
+        slow = (await read_until(client, "error"))[-1]
+        await client.write_event(AudioStart(rate=16000, width=2, channels=0).event())
+        shapeless = (await read_until(client, "error"))[-1]
+        await client.write_event(AudioChunk(rate=16000, width=2, channels=1, audio=speech).event())
+        await client.write_event(AudioStop().event())
+        heard = Transcript.from_event((await read_until(client, "transcript"))[-1])
+    assert odd.data["code"] == "bad_event" and "whole 2-byte samples" in odd.data["text"]
+    assert slow.data["code"] == "bad_event" and "rate 1 Hz" in slow.data["text"]
+    assert shapeless.data["code"] == "bad_event" and "channels 0" in shapeless.data["text"]
+    assert wer("What is the capital of France?", heard.text) <= MAX_WER, heard.text

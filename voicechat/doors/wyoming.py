@@ -99,6 +99,17 @@ def read(cls: type[T], event: Event) -> T:
     return parsed
 
 
+MIN_RATE, MAX_RATE = 4000, 192000  # what microphones send; beyond, resampling to 16 kHz would balloon
+
+
+def _check_format(kind: str, rate: int, width: int, channels: int) -> None:
+    """Audio we can take: a sane sample rate, 1-4 byte samples, 1-8 channels; else the client's error."""
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise BadEvent(f"{kind} rate {rate} Hz is outside {MIN_RATE}-{MAX_RATE} Hz")
+    if width not in (1, 2, 3, 4) or not 1 <= channels <= 8:
+        raise BadEvent(f"{kind} width {width} / channels {channels} is not PCM audio we can read")
+
+
 class RemoteBindRefused(ValueError):
     """Wyoming has no authentication: binding beyond loopback needs an explicit opt-in."""
 
@@ -292,8 +303,9 @@ class WyomingHandler(AsyncEventHandler):
             words = [*(request.transcript_names or []), *(request.transcript_terms or [])]
             self.hotwords = " ".join(words) or None
         elif AudioStart.is_type(event.type):
-            self.audio = bytearray()
-            self.audio_rate = read(AudioStart, event).rate
+            start = read(AudioStart, event)
+            _check_format(event.type, start.rate, start.width, start.channels)
+            self.audio, self.audio_rate = bytearray(), start.rate
         elif AudioChunk.is_type(event.type):
             await self._on_audio(read(AudioChunk, event))
         elif AudioStop.is_type(event.type):
@@ -324,6 +336,10 @@ class WyomingHandler(AsyncEventHandler):
     # --- asr --------------------------------------------------------------------------------------
 
     async def _on_audio(self, chunk: AudioChunk) -> None:
+        _check_format("audio-chunk", chunk.rate, chunk.width, chunk.channels)
+        if len(chunk.audio) % (chunk.width * chunk.channels):
+            raise BadEvent(f"audio-chunk holds {len(chunk.audio)} bytes: not whole {chunk.width}-byte "
+                           f"samples for {chunk.channels} channel(s)")
         if self.audio is None:  # audio without audio-start: take its format from the chunk
             self.audio, self.audio_rate = bytearray(), chunk.rate
         limit = self.settings.rest_max_upload_bytes
