@@ -16,9 +16,7 @@ import asyncio
 import json
 import os
 import re
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import websockets  # noqa: E402
 
+from tests.process import ServerProcess  # noqa: E402
 from tests.speech import piper_speech, silence  # noqa: E402
 from tests.wsclient import NativeClient  # noqa: E402
 
@@ -37,20 +36,11 @@ SENTENCES = ["What is the capital of France?", "Turn off the bedroom lights.", "
 CHUNK_MS = 20
 
 
-def start_server(env_extra: dict[str, str], data: Path) -> tuple[subprocess.Popen[str], int, list[str]]:
+def start_server(env_extra: dict[str, str], data: Path) -> ServerProcess:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "VOICECHAT_DB_PATH": str(data / "c.sqlite3"),
            "VOICECHAT_MEDIA_DB": str(data / "m.sqlite3"), "VOICECHAT_MEDIA_DIR": str(data / "media"),
            "VOICECHAT_MAX_CONNECTIONS_PER_MINUTE": "0", **env_extra}
-    proc = subprocess.Popen([sys.executable, "server.py", "--port", "0"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    log: list[str] = []
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        log.append(line)
-        if found := re.search(r"Uvicorn running on http://127\.0\.0\.1:(\d+)", line):
-            threading.Thread(target=lambda: log.extend(proc.stdout or []), daemon=True).start()
-            return proc, int(found.group(1)), log
-    raise RuntimeError("server did not start:\n" + "".join(log))
+    return ServerProcess(env)
 
 
 def sample(pid: int) -> dict[str, float]:
@@ -199,10 +189,10 @@ def main() -> int:
         env.update(OPENAI_API_BASE_URL=fake.base_url, OPENAI_API_KEY=fake.api_key)
     data = Path(os.environ.get("TMPDIR", "/tmp")) / f"voicechat-load-{os.getpid()}"
     data.mkdir(parents=True, exist_ok=True)
-    proc, port, log = start_server(env, data)
+    server = start_server(env, data)
+    proc, port, url = server.proc, server.port, server.ws
     rows = []
     try:
-        url = f"ws://127.0.0.1:{port}/ws"
         idle_before = sample(proc.pid)
         time.sleep(10)
         idle_after = sample(proc.pid)
@@ -229,8 +219,7 @@ def main() -> int:
                   f"{stt.get('refused')} refused, largest batch {stt.get('max_batch')}", flush=True)
             rows.append(row)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        server.stop()
         if fake:
             fake.stop()
     args.json.parent.mkdir(parents=True, exist_ok=True)

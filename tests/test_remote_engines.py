@@ -4,11 +4,7 @@ OpenAI-shaped REST door, and falls back to local Piper when the remote voice is 
 from __future__ import annotations
 
 import os
-import re
 import socket
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,63 +12,12 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT
+from tests.process import ServerProcess
 from tests.test_rest import MAX_WER, wer
 from tests.wsclient import NativeClient
 from voicechat.audio import rms_dbfs
 
 from .test_conversation import spoken_turn
-
-
-class ServerProcess:
-    """`python server.py --port 0` as a subprocess; its log is read line by line as it comes."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "server.py", "--port", "0"], cwd=ROOT, env=env, text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
-        match = self.wait_for(r"Uvicorn running on http://127\.0\.0\.1:(\d+)", timeout=120)
-        self.url = f"http://127.0.0.1:{match.group(1)}"
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            with self._changed:
-                self.lines.append(line.rstrip())
-                self._changed.notify_all()
-        with self._changed:
-            self._changed.notify_all()
-
-    def wait_for(self, pattern: str, timeout: float = 30.0) -> re.Match[str]:
-        """The first log line matching `pattern`, waiting for it to be written."""
-        regex = re.compile(pattern)
-        seen = 0
-
-        def found() -> re.Match[str] | None:
-            nonlocal seen
-            for line in self.lines[seen:]:
-                if match := regex.search(line):
-                    return match
-            seen = len(self.lines)
-            return None
-
-        with self._changed:
-            match = self._changed.wait_for(lambda: found() or self.proc.poll() is not None, timeout)
-        if not isinstance(match, re.Match):
-            tail = "\n".join(self.lines[-20:])
-            raise AssertionError(f"no log line matching {pattern!r}; the back said:\n{tail}")
-        return match
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -101,10 +46,10 @@ def free_port() -> int:
 
 async def test_spoken_turn_through_a_remote_voicechat(start_server, fake_chat, back):
     front = start_server(openai_api_base_url=fake_chat.base_url, openai_api_key=fake_chat.api_key,
-                         stt_url=back.url, tts_url=back.url + "/v1", tts_remote_voice="alloy")
+                         stt_url=back.http, tts_url=back.http + "/v1", tts_remote_voice="alloy")
     async with httpx.AsyncClient() as http:
         health = (await http.get(front.http + "/health")).json()
-    assert back.url in health["engines"]["stt"] and back.url in health["engines"]["tts"]
+    assert back.http in health["engines"]["stt"] and back.http in health["engines"]["tts"]
     assert health["tts_engines"][0]["name"] == "remote"
 
     client = await NativeClient.connect(front.ws)

@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import subprocess
 import sys
-import threading
 
 import httpx
 import pytest
@@ -16,6 +14,7 @@ import websockets
 
 from tests.conftest import ROOT, make_settings, no_media
 from tests.fakes.providers import MJ_SECRET, shared_fake
+from tests.process import ServerProcess
 from tests.wsclient import NativeClient
 from voicechat.app import create_app
 from voicechat.security import ConfigError, RateLimiter, parse_tokens
@@ -149,22 +148,11 @@ def test_keys_never_reach_logs_or_responses(tmp_path, fake_chat):
         "MJ_SERVER": fake.url, "MJ_API_SECRET": secrets["mj"],
         "SUNO_SERVER": fake.url, "SUNO_KEY": secrets["suno"],
     })  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "server.py", "--port", "0"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    log: list[str] = []
-    port = 0
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        log.append(line)
-        if found := re.search(r"Uvicorn running on http://127\.0\.0\.1:(\d+)", line):
-            port = int(found.group(1))
-            break
-    drain = threading.Thread(target=lambda: log.extend(proc.stdout or []), daemon=True)
-    drain.start()
+    server = ServerProcess(env)
     responses: list[str] = []
     try:
         async def talk() -> None:
-            client = await NativeClient.connect(f"ws://127.0.0.1:{port}/ws?token={ALICE}")
+            client = await NativeClient.connect(f"{server.ws}?token={ALICE}")
             await client.send({"type": "text", "text": "Draw a cat wearing a hat"})
             await client.find("media.job", event="succeeded", timeout=60)
             fake_chat.mode = "401"  # the chat model rejects the key: the error must not echo it
@@ -174,17 +162,15 @@ def test_keys_never_reach_logs_or_responses(tmp_path, fake_chat):
             responses.extend(json.dumps(e) for e in client.events)
 
         asyncio.run(talk())
-        base = f"http://127.0.0.1:{port}"
+        base = server.http
         auth = {"Authorization": f"Bearer {ALICE}"}
         for path in ("/", "/health", "/api/jobs", "/api/conversations", "/app.js", "/nope"):
             response = httpx.get(base + path, headers=auth)
             responses.append(response.text + json.dumps(dict(response.headers)))
         responses.append(httpx.get(base + "/api/jobs").text)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        drain.join(timeout=10)
-    everything = "".join(log) + "".join(responses)
+        server.stop()  # the whole log, to its last line
+    everything = server.log + "".join(responses)
     assert "media.job" in everything and "GET /api/jobs" in everything  # the scan saw real traffic
     assert "/ws?token=***" in everything  # the access log printed the URL, redacted
     for name, secret in secrets.items():

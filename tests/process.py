@@ -1,0 +1,94 @@
+"""`python server.py --port 0` as a subprocess, the way a user starts it: its address comes from its log,
+which is read line by line as it is written (a full pipe would block the server)."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LISTENING = r"Uvicorn running on http://127\.0\.0\.1:(\d+)"
+
+
+class ServerProcess:
+    """A server process and its log. `wait_for` blocks until a matching line is written."""
+
+    def __init__(self, env: dict[str, str], timeout: float = 120.0) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "server.py", "--port", "0"], cwd=ROOT, env=env, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._closed = False  # the log pipe reached its end: the process is gone
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.port = int(self.wait_for(LISTENING, timeout).group(1))
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    @property
+    def log(self) -> str:
+        """The log so far, one string."""
+        with self._changed:
+            return "\n".join(self.lines)
+
+    def wait_for(self, pattern: str, timeout: float = 30.0) -> re.Match[str]:
+        """The first log line matching `pattern`, waiting for it to be written (or the log to end)."""
+        regex = re.compile(pattern)
+        seen = 0
+
+        def found() -> re.Match[str] | None:
+            nonlocal seen
+            for line in self.lines[seen:]:
+                if match := regex.search(line):
+                    return match
+            seen = len(self.lines)
+            return None
+
+        with self._changed:
+            match = self._changed.wait_for(lambda: found() or self._closed, timeout)
+        if not isinstance(match, re.Match):
+            tail = "\n".join(self.lines[-20:])
+            raise AssertionError(f"no log line matching {pattern!r}; the server said:\n{tail}")
+        return match
+
+    def wait_closed(self, timeout: float = 10.0) -> None:
+        """Wait until the whole log has been read (the process has exited and its pipe closed)."""
+        self._reader.join(timeout)
+
+    def stop(self) -> int:
+        """SIGTERM, then SIGKILL if it does not exit in 15 s; the exit status."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        status = self.proc.wait()
+        self.wait_closed()
+        return status
+
+    def kill9(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
