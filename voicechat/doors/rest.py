@@ -8,8 +8,10 @@ SDKs raise their usual exceptions (`BadRequestError`, …).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,21 @@ class ApiError(Exception):
         return JSONResponse(body, status_code=self.status)
 
 
+def _answers_in_openai_shape(
+    handler: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    """The endpoint answers an `ApiError` it raises as OpenAI's error JSON."""
+
+    @functools.wraps(handler)
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return exc.response()
+
+    return endpoint
+
+
 def _state(request: Request) -> tuple[Settings, Engines]:
     engines = getattr(request.app.state, "engines", None)
     if engines is None:
@@ -59,16 +76,10 @@ def _state(request: Request) -> tuple[Settings, Engines]:
 # --- transcriptions -----------------------------------------------------------------------------
 
 
+@_answers_in_openai_shape
 async def transcriptions(request: Request) -> Response:
     """`POST /v1/audio/transcriptions` (multipart): `file`, `model`, `language`, `prompt`,
     `response_format`, `temperature`."""
-    try:
-        return await _transcriptions(request)
-    except ApiError as exc:
-        return exc.response()
-
-
-async def _transcriptions(request: Request) -> Response:
     settings, engines = _state(request)
     limit = settings.rest_max_upload_bytes
     declared = request.headers.get("content-length")
@@ -177,15 +188,9 @@ def _transcript_response(transcript: Transcript, response_format: str, model: st
 # --- speech ---------------------------------------------------------------------------------------
 
 
+@_answers_in_openai_shape
 async def speech(request: Request) -> Response:
     """`POST /v1/audio/speech` (JSON): `model`, `input`, `voice`, `response_format`, `speed`."""
-    try:
-        return await _speech(request)
-    except ApiError as exc:
-        return exc.response()
-
-
-async def _speech(request: Request) -> Response:
     settings, engines = _state(request)
     try:
         body = await request.json()
@@ -253,26 +258,22 @@ def served_models(settings: Settings, engines: Engines) -> list[dict[str, Any]]:
     return models
 
 
+@_answers_in_openai_shape
 async def list_models(request: Request) -> Response:
     """`GET /v1/models`."""
-    try:
-        settings, engines = _state(request)
-    except ApiError as exc:
-        return exc.response()
+    settings, engines = _state(request)
     return JSONResponse({"object": "list", "data": served_models(settings, engines)})
 
 
+@_answers_in_openai_shape
 async def get_model(request: Request) -> Response:
     """`GET /v1/models/{id}`."""
-    try:
-        settings, engines = _state(request)
-    except ApiError as exc:
-        return exc.response()
+    settings, engines = _state(request)
     wanted = request.path_params["model"]
     for entry in served_models(settings, engines):
         if entry["id"] == wanted:
             return JSONResponse(entry)
-    return ApiError(404, f"the model {wanted!r} does not exist", "model", "model_not_found").response()
+    raise ApiError(404, f"the model {wanted!r} does not exist", "model", "model_not_found")
 
 
 rest_routes = [
