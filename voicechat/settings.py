@@ -98,8 +98,9 @@ class Settings(BaseSettings):
         "longer for it (one reply is generated at a time; 0 = never).",
     )
     chat_max_wait_ms: int = Field(
-        6000, description="Local model only: a reply that would wait longer is not queued; the assistant "
-        "says it is busy (error `chat_busy`) instead of answering much later (0 = always queue).",
+        6000, description="Local model only: a reply that would wait longer for the model, or did wait "
+        "longer behind other replies, is not written; the assistant says it is busy (error `chat_busy`) "
+        "instead of answering much later (0 = always queue).",
     )
     chat_brief_when_busy: bool = Field(
         True, description="Local model only: while other replies wait for it, a reply ends after its first "
