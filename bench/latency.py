@@ -312,7 +312,7 @@ def main() -> int:
     )
     parser.add_argument("-n", type=int, default=12, help="utterances (default 12)")
     parser.add_argument("--hangover-ms", type=int, default=500, help="VAD silence that ends an utterance")
-    parser.add_argument("--speculate-ms", type=int, default=90, help="pause that starts a speculative turn")
+    parser.add_argument("--speculate-ms", type=int, default=60, help="pause that starts a speculative turn")
     parser.add_argument("--temperature", type=float, default=0.0, help="chat sampling temperature")
     parser.add_argument("--chat-url", help="OpenAI-compatible base URL (default: the bundled local model)")
     parser.add_argument("--chat-model", default="gpt-4o-mini")

@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     vad_min_speech_ms: int = Field(250, description="Shorter voiced audio is ignored.")
     vad_max_utterance_s: float = Field(30.0, description="An utterance is cut after this long.")
     vad_speculate_ms: int = Field(
-        90,
+        60,
         description="Silence after which the reply starts speculatively, held back until the hangover "
         "confirms the end (discarded if speech resumes). 0 = wait for the hangover.",
     )
