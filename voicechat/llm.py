@@ -215,9 +215,9 @@ class LocalChat:
         self.max_tokens = settings.chat_max_tokens
         self.temperature = settings.chat_temperature
         self.context = settings.local_context
-        self._lock = threading.Lock()
-        # One thread runs every generation: llama.cpp and the allocator keep per-thread buffers, and a
-        # thread pool handing generations to ever different threads made the server's memory creep.
+        # One thread runs every generation, one at a time (a llama context is not thread-safe): llama.cpp
+        # and the allocator keep per-thread buffers, and a pool handing generations to ever different
+        # threads made the server's memory creep.
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
         self._queued = 0  # generations waiting for the model or running on it
         self._queued_lock = threading.Lock()
@@ -247,41 +247,40 @@ class LocalChat:
 
         def run() -> None:
             try:
-                with self._lock:
-                    if stop.is_set():  # given up while it waited (a barge-in, a discarded guess)
-                        return
-                    began = time.perf_counter()
-                    waited_ms = (began - asked) * 1000
-                    if ahead and self.max_wait_ms > 0 and waited_ms > self.max_wait_ms:  # estimate was short
-                        self.stats["busy"] += 1
-                        loop.call_soon_threadsafe(queue.put_nowait, ("busy", waited_ms))
-                        return
-                    written = ""
-                    chunks = self._llama.create_chat_completion(
-                        messages=self._fit(messages),
-                        stream=True,
-                        max_tokens=self.max_tokens,
-                        temperature=self.temperature,
-                    )
-                    for chunk in chunks:
-                        if stop.is_set():
+                if stop.is_set():  # given up while it waited (a barge-in, a discarded guess)
+                    return
+                began = time.perf_counter()
+                waited_ms = (began - asked) * 1000
+                if ahead and self.max_wait_ms > 0 and waited_ms > self.max_wait_ms:  # estimate was short
+                    self.stats["busy"] += 1
+                    loop.call_soon_threadsafe(queue.put_nowait, ("busy", waited_ms))
+                    return
+                written = ""
+                chunks = self._llama.create_chat_completion(
+                    messages=self._fit(messages),
+                    stream=True,
+                    max_tokens=self.max_tokens,
+                    temperature=self.temperature,
+                )
+                for chunk in chunks:
+                    if stop.is_set():
+                        break
+                    delta = chunk["choices"][0]["delta"].get("content")
+                    if delta:
+                        if (self.brief_when_busy and self._queued > 1 and delta[:1].isspace()
+                                and ends_sentence(written)):
+                            # Others wait for the model: a one-sentence answer now beats a full one
+                            # that makes every later reply wait for it.
+                            self.stats["shortened"] += 1
                             break
-                        delta = chunk["choices"][0]["delta"].get("content")
-                        if delta:
-                            if (self.brief_when_busy and self._queued > 1 and delta[:1].isspace()
-                                    and ends_sentence(written)):
-                                # Others wait for the model: a one-sentence answer now beats a full one
-                                # that makes every later reply wait for it.
-                                self.stats["shortened"] += 1
-                                break
-                            written += delta
-                            loop.call_soon_threadsafe(queue.put_nowait, ("text", delta))
-                        # Let a transcription or a reply's first sentence have the CPU before the
-                        # next token (the rest of this reply is needed only once audio plays).
-                        GATE.yield_to_foreground()
-                    if not stop.is_set():  # a reply cut short says nothing about a full one's cost
-                        elapsed = (time.perf_counter() - began) * 1000
-                        self._generation_ms = 0.8 * self._generation_ms + 0.2 * elapsed
+                        written += delta
+                        loop.call_soon_threadsafe(queue.put_nowait, ("text", delta))
+                    # Let a transcription or a reply's first sentence have the CPU before the
+                    # next token (the rest of this reply is needed only once audio plays).
+                    GATE.yield_to_foreground()
+                if not stop.is_set():  # a reply cut short says nothing about a full one's cost
+                    elapsed = (time.perf_counter() - began) * 1000
+                    self._generation_ms = 0.8 * self._generation_ms + 0.2 * elapsed
             except Exception as exc:  # reported to the session as a typed error
                 loop.call_soon_threadsafe(queue.put_nowait, ("error", exc))
             finally:
