@@ -52,10 +52,6 @@ class CpuGate:
                 if self._running == 0:
                     self._idle.notify_all()
 
-    def busy(self) -> bool:
-        """Whether foreground work is running now."""
-        return self._running > 0
-
     def yield_to_foreground(self) -> None:
         """Called by background work between two steps: wait while foreground work runs (bounded)."""
         if not self.enabled or self._running == 0:

@@ -18,6 +18,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -226,17 +227,13 @@ class SttScheduler:
                     job.future.set_result(result)
 
     def _run_batch(self, batch: list[_Job]) -> list[Transcript]:
-        if batch[0].owner is None and self.engine.device == "cpu":  # a final: someone waits on it
-            with GATE.foreground("stt"):
-                return self._run_batch_now(batch)
-        return self._run_batch_now(batch)
-
-    def _run_batch_now(self, batch: list[_Job]) -> list[Transcript]:
         head = batch[0]
-        if len(batch) > 1:
-            audios = [pcm16_to_float(j.pcm) for j in batch]
-            done = self.engine.transcribe_batch_sync(audios, self.engine.resolve_language(head.language),
-                                                     head.hotwords)
-            if done is not None:
-                return done
-        return [self.engine.transcribe_sync(j.pcm, j.language, j.hotwords, j.timestamps) for j in batch]
+        final_on_cpu = head.owner is None and self.engine.device == "cpu"  # someone waits on a final
+        with GATE.foreground("stt") if final_on_cpu else nullcontext():
+            if len(batch) > 1:
+                audios = [pcm16_to_float(j.pcm) for j in batch]
+                language = self.engine.resolve_language(head.language)
+                done = self.engine.transcribe_batch_sync(audios, language, head.hotwords)
+                if done is not None:
+                    return done
+            return [self.engine.transcribe_sync(j.pcm, j.language, j.hotwords, j.timestamps) for j in batch]
