@@ -140,7 +140,7 @@ class WhisperSTT:
                 self.transcribe_sync(bytes(32000), "en")
                 break
             except Exception as exc:
-                if device == "cpu" or (device, compute_type) == choices[-1]:
+                if (device, compute_type) == choices[-1]:  # nowhere left to fall back to
                     if device == "cuda":
                         raise RuntimeError(
                             f"whisper cannot run on CUDA here: {exc}. Install the CUDA 12 cuBLAS and cuDNN 9 "
