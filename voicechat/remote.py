@@ -119,7 +119,8 @@ class RemoteTTS:
         )
         self.description = f"{self.model} voice {self.voice} at {settings.tts_url} (OpenAI-compatible)"
 
-    async def synthesize(self, text: str, voice: str | None = None) -> AsyncIterator[AudioChunk]:
+    async def synthesize(self, text: str, voice: str | None = None, first: bool = False
+                         ) -> AsyncIterator[AudioChunk]:
         # A session's voice is chosen among the local engines' names; the remote one keeps its own.
         body = {"model": self.model, "input": text, "voice": self.voice, "response_format": "wav"}
         parser = WavStreamParser(fallback_rate=OPENAI_PCM_RATE)

@@ -11,6 +11,7 @@ import shutil
 import threading
 import time
 from collections.abc import AsyncIterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -40,7 +41,11 @@ class TextToSpeech(Protocol):
     name: str
     description: str
 
-    def synthesize(self, text: str, voice: str | None = None) -> AsyncIterator[AudioChunk]: ...
+    def synthesize(self, text: str, voice: str | None = None, first: bool = False
+                   ) -> AsyncIterator[AudioChunk]:
+        """`first`: the text is a reply's first sentence (an engine shared by sessions may take those
+        before others' later sentences; the rest ignore it)."""
+        ...
 
 
 class PiperTTS:
@@ -85,10 +90,8 @@ class PiperTTS:
                 continue
             pcm, error = b"", None
             try:
-                if priority == 0:  # a reply's first sentence: the user hears nothing until it is done
-                    with GATE.foreground("tts"):
-                        pcm = self.synthesize_sync(text)
-                else:
+                # A reply's first sentence: the user hears nothing until it is done.
+                with GATE.foreground("tts") if priority == 0 else nullcontext():
                     pcm = self.synthesize_sync(text)
             except Exception as exc:
                 error = exc
@@ -143,7 +146,8 @@ class EspeakTTS:
         self.voice = settings.espeak_voice
         self.description = f"espeak-ng voice {self.voice} ({self.binary})"
 
-    async def synthesize(self, text: str, voice: str | None = None) -> AsyncIterator[AudioChunk]:
+    async def synthesize(self, text: str, voice: str | None = None, first: bool = False
+                         ) -> AsyncIterator[AudioChunk]:
         chosen = voice if voice and re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]+)*", voice) else self.voice
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -171,7 +175,8 @@ class EdgeTTS:
         self.voice = settings.edge_voice
         self.description = f"edge-tts voice {self.voice} (online)"
 
-    async def synthesize(self, text: str, voice: str | None = None) -> AsyncIterator[AudioChunk]:
+    async def synthesize(self, text: str, voice: str | None = None, first: bool = False
+                         ) -> AsyncIterator[AudioChunk]:
         import edge_tts
         import miniaudio
 
@@ -224,8 +229,9 @@ class FallbackTTS:
                         "failures": self.failures[engine.name]})
         return out
 
-    async def synthesize(self, text: str, voice: str | None = None) -> AsyncIterator[AudioChunk]:
-        async for _engine, chunk in self.synthesize_with_engine(text, voice):
+    async def synthesize(self, text: str, voice: str | None = None, first: bool = False
+                         ) -> AsyncIterator[AudioChunk]:
+        async for _engine, chunk in self.synthesize_with_engine(text, voice, first):
             yield chunk
 
     async def synthesize_with_engine(
@@ -238,9 +244,7 @@ class FallbackTTS:
         for engine in self.available():
             produced = False
             try:
-                chunks = engine.synthesize(text, voice, first=first) if isinstance(engine, PiperTTS) \
-                    else engine.synthesize(text, voice)
-                async for chunk in chunks:
+                async for chunk in engine.synthesize(text, voice, first=first):
                     produced = True
                     yield engine.name, chunk
                 self._down_until.pop(engine.name, None)

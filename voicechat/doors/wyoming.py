@@ -147,7 +147,8 @@ class _TextOnly:
     name = "none"
     description = "text only"
 
-    async def synthesize(self, text: str, voice: str | None = None) -> AsyncIterator[PcmChunk]:
+    async def synthesize(self, text: str, voice: str | None = None, first: bool = False
+                         ) -> AsyncIterator[PcmChunk]:
         return
         yield  # an async generator with no items
 
