@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import ipaddress
 import logging
 import types
@@ -83,8 +84,14 @@ def _valid(value: Any, hint: Any) -> bool:
     return isinstance(value, hint) if isinstance(hint, type) else True
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """A dataclass's resolved annotations (resolving evaluates strings: once per class, not per event)."""
+    return typing.get_type_hints(cls)
+
+
 def _fields_valid(item: Any) -> bool:
-    hints = typing.get_type_hints(type(item))
+    hints = _hints(type(item))
     return all(_valid(getattr(item, f.name), hints.get(f.name, Any)) for f in dataclasses.fields(item))
 
 
