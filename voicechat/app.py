@@ -18,6 +18,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from . import __version__
+from .backends import Backends
 from .doors.native import native_door
 from .doors.realtime import realtime_door
 from .doors.rest import rest_routes
@@ -28,21 +29,22 @@ from .media.service import MediaService
 from .scheduler import SttScheduler
 from .security import SecurityMiddleware, check_exposure, install_log_redaction
 from .settings import Settings, get_settings
-from .store import ConversationStore
 
 log = logging.getLogger(__name__)
 
 async def health(request: Request) -> JSONResponse:
     state = request.app.state
     engines: Engines | None = getattr(state, "engines", None)
+    database = state.backends.status()
     body: dict[str, Any] = {
-        "status": "ok" if engines is not None else "loading",
+        "status": "loading" if engines is None else "ok" if database["status"] == "ok" else "degraded",
         "version": __version__,
         "sessions": len(state.sessions),
         "engines": engines.describe() if engines else None,
         "tts_engines": engines.tts.status() if engines else None,
         "load": engines.load() if engines else None,
         "media": state.media.providers.describe(),
+        "database": database,
     }
     return JSONResponse(body, status_code=200 if engines is not None else 503)
 
@@ -92,7 +94,8 @@ def create_app(
     the media service is built from the provider settings (MJ_SERVER, SUNO_SERVER, …) unless given."""
     settings = settings or get_settings()
     check_exposure(settings)  # before anything is opened or created
-    media = media or MediaService.from_settings()
+    backends = Backends(settings)
+    media = media or backends.media_service()
     files_dir = media.files_dir or Path("data/media")
 
     @contextlib.asynccontextmanager
@@ -102,7 +105,7 @@ def create_app(
         install_log_redaction()
         # Loading models takes seconds of CPU; a thread keeps the loop responsive meanwhile.
         app.state.engines = engines or await asyncio.to_thread(load_engines, settings)
-        app.state.store = store = ConversationStore(settings.db_path, settings.db_max_mb)
+        app.state.store = await backends.start()
         await media.start()
         log.info("media: %s", media.providers.describe())
         app.state.wyoming = wyoming = WyomingDoor(settings, app.state) if settings.wyoming_uri else None
@@ -116,7 +119,7 @@ def create_app(
             if wyoming is not None:
                 await wyoming.stop()
             await media.stop()
-            store.close()
+            await backends.close()
             if isinstance(app.state.engines.stt, SttScheduler):
                 await app.state.engines.stt.close()
 
@@ -139,5 +142,6 @@ def create_app(
     app.state.settings = settings
     app.state.sessions = set()
     app.state.media = media
+    app.state.backends = backends
     app.state.uploads_dir = files_dir / "uploads"
     return app

@@ -40,6 +40,10 @@ class History:
     def add_assistant(self, turn: Turn) -> None:
         self._append(Entry("assistant", turn=turn))
 
+    def add_said(self, text: str) -> None:
+        """An assistant message read back from the store (a resumed conversation): text, no live turn."""
+        self._append(Entry("assistant", text))
+
     def _append(self, entry: Entry) -> None:
         self._entries.append(entry)
         del self._entries[: -self.max_entries]

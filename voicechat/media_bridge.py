@@ -72,6 +72,10 @@ class MediaBridge:
                 if update.get("message"):
                     self._notify(update["message"])
 
+    def follow(self, job_id: str) -> None:
+        """Speak this job's completion here (a job of a conversation resumed on this connection)."""
+        self._started.add(job_id)
+
     def vocabulary(self) -> str:
         """Follow-up words whisper tends to mishear ("upscale" -> "let's kill"), once a grid exists."""
         return "Upscale, variation, reroll." if self._grid_seen else ""

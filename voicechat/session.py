@@ -29,7 +29,7 @@ from .media_bridge import MediaBridge
 from .protocol import SessionConfig, SessionUpdate, describe_validation_error
 from .router import ActionRoute
 from .settings import Settings
-from .store import ConversationStore, StoreError
+from .store import ConversationStore, StoreError, StoreUnavailable
 from .stt import ignore_reason
 from .turn import Turn, TurnInput
 from .vad import (
@@ -94,6 +94,7 @@ class Session:
         self.stop_requested = asyncio.Event()  # the server is shutting down: the door should close
         self.closed = asyncio.Event()  # set by the door once the connection is closed
         self._storage_warned = False
+        self._storage_warned_turn: str | None = None
         self.last_queued: TurnInput | None = None  # the newest input queued (doors map item ids onto it)
         self._speculative: TurnInput | None = None  # the bet on the current pause, if any
         self._partial_task: asyncio.Task[None] | None = None
@@ -115,13 +116,23 @@ class Session:
         if self.media is not None:
             self.media_bridge = MediaBridge(self.media, self.owner, self.send, self._notify, self.uploads_dir)
 
-    async def storage_failed(self, exc: StoreError) -> None:
+    async def storage_failed(self, exc: StoreError, turn_id: str | None = None) -> None:
         """The conversation could not be saved (disk full…): say so once, keep talking."""
         log.error("session %s: %s", self.id, exc)
+        if isinstance(exc, StoreUnavailable):  # an outage: said on each turn it touches, since it ends
+            if turn_id is not None and turn_id != self._storage_warned_turn:
+                self._storage_warned_turn = turn_id
+                await self.send({"type": "error", "code": "storage_unavailable", "recoverable": True,
+                                 "turn_id": turn_id, "message": str(exc)})
+            return
         if not self._storage_warned:
             self._storage_warned = True
             await self.send({"type": "error", "code": "storage_failed", "recoverable": True,
                              "message": "this conversation could not be saved; it continues unsaved"})
+
+    def continue_turn_numbers(self, last: int) -> None:
+        """A resumed conversation: new turns are numbered after its stored ones (never overwrite them)."""
+        self._turn_numbers = itertools.count(last + 1)
 
     def hotwords(self) -> str:
         """Vocabulary for whisper: the configured words, plus media follow-ups once they make sense."""

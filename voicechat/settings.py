@@ -226,6 +226,17 @@ class Settings(BaseSettings):
     tts_remote_voice: str = Field("alloy", description="Voice sent to the remote TTS server.")
     remote_timeout_s: float = Field(30.0, description="Seconds a remote STT or TTS call may take.")
 
+    # --- several nodes (docs/deployment.md, docs/scaling.md) -------------------------------------
+    database_url: SecretStr = Field(
+        SecretStr(""),
+        description="`postgresql://user:password@host/db`: conversations and media jobs in PostgreSQL, "
+        "shared by every node using the same URL. Unset = the SQLite files (one node).",
+    )
+    media_lease_s: float = Field(
+        15.0, gt=0, description="A node polling a media job renews its lease this often x3; a dead node's "
+        "jobs are taken over by another within about 1.33 x this.",
+    )
+
     @field_validator("stt_url", "tts_url", "wyoming_uri")
     @classmethod
     def _remote_url(cls, value: str | None) -> str | None:

@@ -189,7 +189,7 @@ class Turn:
                                   assistant_text=self.heard_text(), status=self.status,
                                   timings=self._timings(), media_job_id=self.media_job_id)
         except StoreError as exc:
-            await self.session.storage_failed(exc)
+            await self.session.storage_failed(exc, self.id)
 
     def cancel(self, reason: str) -> None:
         if self._task is not None and not self._task.done():

@@ -14,6 +14,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..audio import SUPPORTED_RATES
 from ..protocol import PROTOCOL_VERSION
+from ..resume import ResumeRefused, follow_jobs, load, restore
 from ..security import principal_user
 from ..session import Session, SessionError
 from . import end_session
@@ -30,6 +31,14 @@ async def native_door(websocket: WebSocket) -> None:
     state = websocket.app.state
     settings = state.settings
     await websocket.accept()
+    owner = principal_user(websocket.state)
+    resumed: dict[str, Any] | None = None
+    if "conversation_id" in websocket.query_params:
+        try:
+            resumed = await load(state.store, websocket.query_params["conversation_id"], owner)
+        except ResumeRefused as refused:
+            await websocket.close(refused.code, refused.reason)
+            return
     outbox: asyncio.Queue[dict[str, Any] | bytes | None] = asyncio.Queue()
 
     async def send(item: dict[str, Any] | bytes) -> None:
@@ -44,15 +53,22 @@ async def native_door(websocket: WebSocket) -> None:
                 await websocket.send_text(json.dumps(item, ensure_ascii=False))
 
     session = Session(engines=state.engines, settings=settings, send=send, media=state.media,
-                      store=state.store, uploads_dir=state.uploads_dir, owner=principal_user(websocket.state))
+                      store=state.store, uploads_dir=state.uploads_dir, owner=owner,
+                      **({"id": resumed["id"]} if resumed else {}))
+    if resumed:
+        restore(session, resumed)
     writer = asyncio.create_task(pump(), name=f"{session.id}-writer")
     state.sessions.add(session)
     await session.start()
+    if resumed:
+        await follow_jobs(session, resumed)
     close_code, close_reason = 1000, None
     await send({
         "type": "ready",
         "protocol": PROTOCOL_VERSION,
         "session_id": session.id,
+        "conversation_id": session.id,  # give it back as /ws?conversation_id= to continue this conversation
+        "resumed": resumed is not None,
         "session": session.config.public(),
         "limits": {
             "max_message_bytes": settings.max_message_bytes,
