@@ -46,8 +46,8 @@ async def test_conversations_and_turns_round_trip(backends):
     await store.open_conversation("sess_b", "bob", "realtime")
     await store.save_turn("sess_a", "turn_1", user_text="Hello", assistant_text="", status="running")
     await store.save_turn("sess_a", "turn_2", user_text="Bye", assistant_text="See you", status="completed")
-    await store.save_turn("sess_a", "turn_1", user_text="Hello", assistant_text="Hi there", status="interrupted",
-                          timings={"transcript_ms": 12.5}, media_job_id="job1")
+    await store.save_turn("sess_a", "turn_1", user_text="Hello", assistant_text="Hi there",
+                          status="interrupted", timings={"transcript_ms": 12.5}, media_job_id="job1")
     found = await store.conversation("sess_a", "alice")
     assert found["owner"] == "alice" and found["door"] == "native"
     assert [(t["turn_id"], t["assistant_text"], t["status"]) for t in found["turns"]] == [

@@ -29,6 +29,7 @@ from .media.service import MediaService
 from .scheduler import SttScheduler
 from .security import SecurityMiddleware, check_exposure, install_log_redaction
 from .settings import Settings, get_settings
+from .store import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,11 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     return error(exc.status_code, code, str(exc.detail), exc.headers)
+
+
+async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The conversation or job store cannot answer (database down): 503, and the page can say why."""
+    return error(503, "storage_unavailable", str(exc), {"retry-after": "5"})
 
 
 async def drain_sessions(app: Starlette, timeout: float) -> None:
@@ -138,7 +144,7 @@ def create_app(
         routes.append(Mount("/", PageHeaders(page), name="static"))
     app = Starlette(routes=routes, lifespan=lifespan,
                     middleware=[Middleware(SecurityMiddleware, settings=settings)],
-                    exception_handlers={HTTPException: http_error})
+                    exception_handlers={HTTPException: http_error, StoreError: store_unavailable})
     app.state.settings = settings
     app.state.sessions = set()
     app.state.media = media

@@ -214,14 +214,16 @@ class Database:
             except (*_OUTAGE, asyncpg.PostgresError) as exc:
                 self.error = f"{type(exc).__name__}: {exc}"
                 continue
+            if self.pool is not None:
+                await self.pool.expire_connections()  # the others died with the server: reopen them
             self.error = ""
-            log.info("database is back")
             self._probe = None
             for callback in self._recovered:
                 try:
                     await callback()
                 except Exception:
                     log.exception("database recovery callback failed")
+            log.info("database reachable again")
             return
 
 

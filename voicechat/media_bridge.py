@@ -20,6 +20,7 @@ from .media import acknowledgement
 from .media.jobs import Job, JobStatus
 from .media.service import MediaError, MediaService
 from .router import ActionRoute, ChatRoute, MediaRoute, route
+from .store import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,10 @@ class MediaBridge:
 
     async def route(self, text: str) -> Route | None:
         """A media route for this utterance, or None when it is ordinary chat."""
-        recent = await self.service.list(self.owner, limit=10)
+        try:
+            recent = await self.service.list(self.owner, limit=10)
+        except StoreError:  # the database is down: route without the recent jobs ("upscale the second")
+            recent = []
         routed = route(text, recent)
         return None if isinstance(routed, ChatRoute) else routed
 
