@@ -18,12 +18,12 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from . import __version__
+from .doors.http_api import conversation_routes, error, media_routes
 from .doors.native import native_door
 from .doors.realtime import realtime_door
 from .doors.rest import rest_routes
 from .doors.wyoming import WyomingDoor
 from .engines import Engines, load_engines
-from .http_api import conversation_routes, error, media_routes
 from .media.config import MediaSettings
 from .media.service import MediaService
 from .scheduler import SttScheduler

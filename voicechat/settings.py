@@ -39,7 +39,8 @@ class Settings(BaseSettings):
     )
     db_max_mb: float = Field(0, description="Cap on the conversation database size (0 = no cap).")
     static_dir: Path = Field(
-        Path(__file__).resolve().parent.parent / "static", description="Folder of the browser page."
+        Path(__file__).resolve().parent / "static",
+        description="Folder of the browser page (default: the page shipped inside the package).",
     )
 
     # --- audio in / segmentation ----------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .audio import duration_ms
 from .llm import ChatError, ToolCall
-from .router import MEDIA_TOOLS, ActionRoute, ChatRoute, route_from_tool_call
+from .media.router import MEDIA_TOOLS, ActionRoute, ChatRoute, route_from_tool_call
 from .scheduler import SttBusy
 from .sentences import SentenceChunker
 from .store import StoreError
