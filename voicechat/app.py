@@ -19,12 +19,12 @@ from starlette.staticfiles import StaticFiles
 
 from . import __version__
 from .backends import Backends
+from .doors.http_api import conversation_routes, error, media_routes
 from .doors.native import native_door
 from .doors.realtime import realtime_door
 from .doors.rest import rest_routes
 from .doors.wyoming import WyomingDoor
 from .engines import Engines, load_engines
-from .http_api import conversation_routes, error, media_routes
 from .media.service import MediaService
 from .scheduler import SttScheduler
 from .security import SecurityMiddleware, check_exposure, install_log_redaction
@@ -113,7 +113,8 @@ def create_app(
         app.state.engines = engines or await asyncio.to_thread(load_engines, settings)
         app.state.store = await backends.start()
         await media.start()
-        log.info("media: %s", media.providers.describe())
+        for line in media.providers.log_lines():
+            log.info("media: %s", line)
         app.state.wyoming = wyoming = WyomingDoor(settings, app.state) if settings.wyoming_uri else None
         if wyoming is not None:
             await wyoming.start()

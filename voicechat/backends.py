@@ -24,7 +24,8 @@ class Backends:
 
     def media_service(self) -> MediaService:
         store = PgJobStore(self.database) if self.database is not None else None
-        return MediaService.from_settings(MediaSettings(), store=store, lease_s=self.settings.media_lease_s)
+        media = MediaSettings(voicechat_media_gateway=self.settings.media_gateway)
+        return MediaService.from_settings(media, store=store, lease_s=self.settings.media_lease_s)
 
     async def start(self) -> ConversationStore | PgConversationStore:
         if self.database is None:

@@ -16,11 +16,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from .media import acknowledgement
-from .media.jobs import Job, JobStatus
-from .media.service import MediaError, MediaService
+from ..store import StoreError
+from .jobs import Job, JobStatus
 from .router import ActionRoute, ChatRoute, MediaRoute, route
-from .store import StoreError
+from .service import MediaError, MediaService
+from .speech import acknowledgement
 
 log = logging.getLogger(__name__)
 
