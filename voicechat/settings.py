@@ -246,8 +246,8 @@ class Settings(BaseSettings):
         "shared by every node using the same URL. Unset = the SQLite files (one node).",
     )
     media_lease_s: float = Field(
-        15.0, gt=0, description="A node polling a media job renews its lease this often x3; a dead node's "
-        "jobs are taken over by another within about 1.33 x this.",
+        15.0, gt=0, description="Length of the lease a node holds on each media job it polls (renewed every "
+        "third of it): a killed node's jobs are taken over by another within about 1.33 x this.",
     )
 
     @field_validator("stt_url", "tts_url", "wyoming_uri")
