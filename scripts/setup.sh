@@ -10,7 +10,7 @@ apt_extra=()
 if [ "${1:-}" = "--test" ]; then
   extras="[test]"
   apt_extra=(chromium)  # the browser tests drive Debian's Chromium through playwright (no `playwright install`)
-  apt_extra+=(postgresql)  # tests/postgres.py runs a throwaway PostgreSQL server from it (initdb, pg_ctl)
+  apt_extra+=(postgresql nginx)  # tests/postgres.py, tests/nginx.py: a throwaway database and balancer
 fi
 
 apt_install() {

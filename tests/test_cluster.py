@@ -18,6 +18,7 @@ import websockets
 
 from tests.conftest import ROOT
 from tests.fakes.providers import MJ_SECRET, shared_fake
+from tests.nginx import Nginx
 from tests.postgres import Postgres
 from tests.process import ServerProcess
 from tests.wsclient import NativeClient
@@ -204,3 +205,35 @@ async def test_database_down_and_back(tmp_path: Path, fake_chat):
         if node is not None:
             node.stop()
         server.destroy()
+
+
+async def test_behind_nginx_a_reconnect_landing_on_the_other_node_resumes(two_nodes, fake_chat):
+    nodes = list(two_nodes)
+    proxy = Nginx([node.port for node in nodes]).start()
+    try:
+        async with httpx.AsyncClient(base_url=proxy.http) as http:
+            assert (await http.get("/health")).json()["database"]["status"] == "ok"
+        client = await NativeClient.connect(f"{proxy.ws}?token={ALICE}")
+        conversation_id = client.ready["conversation_id"]
+        await client.send({"type": "text", "text": "Remember the word pineapple"})
+        await client.expect("turn.done")
+        landed = next(node for node in nodes if "WebSocket /ws?token=***" in node.log)
+        other = next(node for node in nodes if node is not landed)
+        landed.kill9()  # the node dies under the connection; the page reconnects through the balancer
+        with pytest.raises(websockets.ConnectionClosed):
+            await client.next(timeout=30)
+
+        resumed = await NativeClient.connect(f"{proxy.ws}?token={ALICE}&conversation_id={conversation_id}")
+        assert resumed.ready["resumed"] is True and resumed.ready["conversation_id"] == conversation_id
+        assert f"conversation_id={conversation_id}" in other.log  # nginx skipped the dead node
+        await resumed.send({"type": "conversation.get"})
+        history = (await resumed.expect("conversation"))["messages"]
+        assert history[0] == {"role": "user", "content": "Remember the word pineapple"}
+        fake_chat.requests.clear()
+        await resumed.send({"type": "text", "text": "Which word?"})
+        assert (await resumed.expect("turn.done"))["turn_id"] == "turn_2"
+        assert {"role": "user", "content": "Remember the word pineapple"} in \
+            fake_chat.requests[-1]["body"]["messages"]
+        await resumed.close()
+    finally:
+        proxy.stop()

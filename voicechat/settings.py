@@ -197,6 +197,14 @@ class Settings(BaseSettings):
     max_sessions: int = Field(32, description="Concurrent WebSocket sessions; more get close code 1013.")
     max_connections_per_minute: int = Field(30, description="New WebSocket connections per client IP.")
     max_requests_per_minute: int = Field(120, description="HTTP API requests per client IP.")
+    service_users: str = Field(
+        "", description="Users (from VOICECHAT_TOKENS) that are services, e.g. another voicechat using this "
+        "one as its remote STT: their HTTP requests count per user against "
+        "VOICECHAT_SERVICE_REQUESTS_PER_MINUTE, not per IP.",
+    )
+    service_requests_per_minute: int = Field(
+        6000, description="HTTP API requests per minute for each service user (0 = no limit)."
+    )
     idle_timeout_s: float = Field(900.0, description="A WebSocket silent this long is closed.")
     shutdown_grace_s: float = Field(15.0, description="On SIGTERM, time running turns get to finish.")
 
