@@ -8,7 +8,6 @@ RUN apt-get update \
 WORKDIR /app
 COPY pyproject.toml README.md server.py ./
 COPY voicechat ./voicechat
-COPY static ./static
 COPY scripts ./scripts
 COPY models/README.md ./models/README.md
 

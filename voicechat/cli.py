@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     say.add_argument("--language", help="spoken language (ISO code or auto)")
     say.add_argument("--voice", help="reply voice")
     say.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the turns to end")
-    from .assistant import add_assistant_parser
+    from .clients.assistant import add_assistant_parser
 
     add_assistant_parser(sub)
     return parser
@@ -96,11 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `voicechat` console script."""
     args = build_parser().parse_args(argv)
     if args.command == "say":
-        from .client import run_say
+        from .clients.say import run_say
 
         return run_say(args)
     if args.command == "assistant":
-        from .assistant import run_assistant
+        from .clients.assistant import run_assistant
 
         return run_assistant(args)
     return _serve(args)

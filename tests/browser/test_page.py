@@ -1,5 +1,6 @@
-"""The browser page (static/) in headless Chromium against a real server, real whisper and Piper; the chat
-model is the fake OpenAI server. The microphone is Chromium's fake device playing tests' synthesized speech.
+"""The browser page (voicechat/static/) in headless Chromium against a real server, real whisper and
+Piper; the chat model is the fake OpenAI server. The microphone is Chromium's fake device playing tests'
+synthesized speech.
 
 Synchronisation is always on page state (`window.voicechat`) or server events, never on sleeps.
 """
