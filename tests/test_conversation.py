@@ -12,7 +12,7 @@ import numpy as np
 from tests.speech import conversation, espeak_speech, noise, piper_speech, silence
 from tests.wsclient import NativeClient
 from voicechat.audio import resample_pcm16, rms_dbfs
-from voicechat.client import say
+from voicechat.clients.say import say
 from voicechat.stt import normalise
 
 # Whisper base on clean synthetic speech: a stated bound, not a hope.

@@ -7,7 +7,14 @@ import json
 import pytest
 
 from voicechat.media.jobs import Job, JobStatus, MediaKind
-from voicechat.router import MEDIA_TOOLS, ActionRoute, ChatRoute, MediaRoute, route, route_from_tool_call
+from voicechat.media.router import (
+    MEDIA_TOOLS,
+    ActionRoute,
+    ChatRoute,
+    MediaRoute,
+    route,
+    route_from_tool_call,
+)
 
 IMAGE, MUSIC, VIDEO = MediaKind.IMAGE, MediaKind.MUSIC, MediaKind.VIDEO
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import wave
-from dataclasses import dataclass
 
 import numpy as np
 import soxr
@@ -12,27 +11,10 @@ import soxr
 SUPPORTED_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 
 
-@dataclass(frozen=True)
-class AudioFormat:
-    """A PCM stream's shape as announced on the wire."""
-
-    rate: int
-    format: str = "pcm16"
-    channels: int = 1
-
-    def to_dict(self) -> dict[str, object]:
-        return {"format": self.format, "rate": self.rate, "channels": self.channels}
-
-
 def pcm16_to_float(pcm: bytes | np.ndarray) -> np.ndarray:
     """PCM16LE bytes (or int16 samples) to float32 in [-1, 1)."""
     samples = np.frombuffer(pcm, dtype="<i2") if isinstance(pcm, bytes | bytearray | memoryview) else pcm
     return samples.astype(np.float32) / 32768.0
-
-
-def float_to_pcm16(samples: np.ndarray) -> bytes:
-    """float32 samples to PCM16LE bytes, clipped."""
-    return (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
 
 
 class StreamResampler:

@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     health = sub.add_parser("health", help="exit 0 if the server on this machine answers /health")
     health.add_argument("--port", type=int, default=None, help="port (default: VOICECHAT_PORT or 8000)")
     health.add_argument("--timeout", type=float, default=4.0, help="seconds to wait for the answer")
-    from .assistant import add_assistant_parser
+    from .clients.assistant import add_assistant_parser
 
     add_assistant_parser(sub)
     return parser
@@ -157,11 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `voicechat` console script."""
     args = build_parser().parse_args(argv)
     if args.command == "say":
-        from .client import run_say
+        from .clients.say import run_say
 
         return run_say(args)
     if args.command == "assistant":
-        from .assistant import run_assistant
+        from .clients.assistant import run_assistant
 
         return run_assistant(args)
     if args.command == "prepare":

@@ -24,10 +24,10 @@ from .audio import StreamResampler, duration_ms, resample_pcm16
 from .engines import Engines
 from .history import History
 from .llm import ChatError
+from .media.bridge import MediaBridge
+from .media.router import ActionRoute
 from .media.service import MediaService
-from .media_bridge import MediaBridge
 from .protocol import SessionConfig, SessionUpdate, describe_validation_error
-from .router import ActionRoute
 from .settings import Settings
 from .store import ConversationStore, StoreError
 from .stt import ignore_reason
@@ -376,7 +376,7 @@ class Session:
         played = event.get("played_ms")
         if not isinstance(played, int | float) or played < 0:
             raise SessionError("invalid_event", "`playback` needs a non-negative number `played_ms`")
-        turn = self._find_turn(event.get("turn_id"))
+        turn = self.find_turn(event.get("turn_id"))
         if turn is None:
             return
         turn.report_played(float(played))
@@ -411,7 +411,8 @@ class Session:
     async def _on_ping(self, event: dict[str, Any]) -> None:
         await self.send({"type": "pong", "id": event.get("id")})
 
-    def _find_turn(self, turn_id: Any) -> Turn | None:
+    def find_turn(self, turn_id: Any) -> Turn | None:
+        """The running, still audible, or remembered turn with this id (the newest when None)."""
         for candidate in (self._current, self._audible.turn if self._audible else None):
             if candidate is not None and (turn_id is None or candidate.id == turn_id):
                 return candidate
@@ -431,9 +432,6 @@ class Session:
     def respond(self, instructions: str | None = None) -> None:
         """Answer the conversation as it stands."""
         self._enqueue(TurnInput(reply_only=True, instructions=instructions, ended_at=time.monotonic()))
-
-    def find_turn(self, turn_id: str) -> Turn | None:
-        return self._find_turn(turn_id)
 
     # --- barge-in / cancel ------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .audio import duration_ms
 from .llm import ChatError, ToolCall
-from .router import MEDIA_TOOLS, ActionRoute, ChatRoute, route_from_tool_call
+from .media.router import MEDIA_TOOLS, ActionRoute, ChatRoute, route_from_tool_call
 from .scheduler import SttBusy
 from .sentences import SentenceChunker
 from .store import StoreError
@@ -266,8 +266,10 @@ class Turn:
             self.media_job_id = job.id if job else None
             await self._reply(_said(line), remember=self.item.action is None)
             return
-        messages = session.history.for_model(session.config.system_prompt)
         chat = session.engines.chat
+        if chat.remote and not session.settings.speculate_remote_chat:
+            await self._confirmed()  # a remote model's reply is a paid call: never for a guess
+        messages = session.history.for_model(session.config.system_prompt)
         if bridge is not None and chat.supports_tools:
             await self._reply(self._with_tools(chat.stream(messages, tools=MEDIA_TOOLS)), remember=True)
         else:

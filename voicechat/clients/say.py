@@ -16,7 +16,7 @@ from typing import Any
 
 import websockets
 
-from .audio import read_wav, wav_bytes
+from ..audio import read_wav, wav_bytes
 
 CHUNK_MS = 20
 

@@ -25,8 +25,8 @@ from typing import Any
 
 import websockets
 
-from .audio import read_wav, resample_pcm16, rms_dbfs, wav_bytes
-from .stt import normalise
+from ..audio import read_wav, resample_pcm16, rms_dbfs, wav_bytes
+from ..stt import normalise
 
 log = logging.getLogger("voicechat.assistant")
 

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from .security import principal_user
+from ..security import principal_user
 
 MAX_UPLOAD_BYTES = 10 << 20
 # Magic numbers, so a file is accepted for what it is, not for the name or type the client claims.

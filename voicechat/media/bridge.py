@@ -16,10 +16,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from .media import acknowledgement
-from .media.jobs import Job, JobStatus
-from .media.service import MediaError, MediaService
+from .jobs import Job, JobStatus
 from .router import ActionRoute, ChatRoute, MediaRoute, route
+from .service import MediaError, MediaService
+from .speech import acknowledgement
 
 log = logging.getLogger(__name__)
 
