@@ -12,6 +12,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -175,7 +176,8 @@ def test_cmd_as_written_serves_the_page_and_guards_the_api_with_a_generated_toke
         assert health.returncode == 0, health.stderr
     finally:
         status = server.stop()
-    assert status == 0, server.log
+    # `docker stop` sends SIGTERM: a graceful shutdown (uvicorn re-raises the signal once it is done).
+    assert status in (0, -signal.SIGTERM) and "Finished server process" in server.log, server.log
     # The token is printed only in the page URLs; the access log shows `?token=***`.
     printed = [line for line in server.lines if token in line]
     assert printed and all(re.fullmatch(r"\s+https?://\S+/\?token=\S+", line) for line in printed), printed

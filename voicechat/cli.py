@@ -28,7 +28,8 @@ def _serve(args: argparse.Namespace) -> int:
     if args.tls == "self-signed":
         overrides["tls_self_signed"] = True
     settings = Settings(**overrides)
-    media_settings = MediaSettings()  # read `.env` from the folder the server was started in
+    # Read `.env` from the folder the server was started in, before moving to its home folder.
+    media_settings = MediaSettings(voicechat_media_gateway=settings.media_gateway)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -14,7 +14,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -23,6 +23,8 @@ LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0,
 _SAFE_LABEL = re.compile(r"[A-Za-z0-9_.:-]{1,48}")
 
 Send = Callable[[Any], Awaitable[None]]
+
+disable_created_metrics()  # `*_created` series per label set only clutter dashboards
 
 
 def label(value: object) -> str:
@@ -36,7 +38,7 @@ class Metrics:
     servers in one process (tests) never mix their numbers."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry = CollectorRegistry()
         r = self.registry
         self.transcript = Histogram("voicechat_speech_end_to_transcript_seconds",
                                     "End of the user's speech to the final transcript.",
@@ -92,7 +94,7 @@ class ServerMetrics:
     """The app's own: refusals at the door, media jobs, and gauges read at scrape time."""
 
     def __init__(self, gauges: Callable[[], dict[str, Any]]) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry = CollectorRegistry()
         self.refusals = Counter("voicechat_refusals", "Connections and requests refused, by close or "
                                 "status code (1013 full or overloaded, 4429 and 429 rate, 4401 and 401 "
                                 "token, 4403 origin).", ["code"], registry=self.registry)
