@@ -78,7 +78,10 @@ def test_page_over_https_by_name_captures_the_microphone_and_completes_a_turn(ma
     hold_to_talk(page, speech_file)
     transcript = page.wait_for_event("transcript", timeout_s=60)
     assert wer(speech_file.text, transcript["text"]) <= MAX_WER, transcript["text"]
-    done = page.wait_for_event("turn.done", timeout_s=60)
-    assert done["status"] == "completed" and done["text"] == fake_chat.reply_for(transcript["text"])
-    page.wait("() => window.voicechat.playedSamples > 0", timeout_s=30)
+    reply = fake_chat.reply_for(transcript["text"])
+    page.wait("([sel, text]) => document.querySelector(sel)?.textContent === text",
+              [f'.bubble.assistant[data-turn-id="{transcript["turn_id"]}"] .text', reply])
+    page.wait("() => window.voicechat.playedSamples > 0.5 * window.voicechat.sampleRate", timeout_s=30)
+    done = page.wait_for_event("turn.done", turn_id=transcript["turn_id"], timeout_s=60)
+    assert done["status"] == "completed"
     assert not page.errors
