@@ -33,6 +33,9 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    from .bundles import ModelFileError
+    from .models import check_bundled
+
     try:
         launch = prepare_launch(settings, enter_home(settings.home))
         check_exposure(launch.settings)
@@ -40,7 +43,10 @@ def _serve(args: argparse.Namespace) -> int:
             from .doors.wyoming import check_uri
 
             check_uri(launch.settings)
-    except (ConfigError, ValueError, OSError) as exc:
+        # A missing or altered model file is one clear line, before anything starts (in the home folder,
+        # where a relative models folder lives).
+        check_bundled(launch.settings)
+    except (ConfigError, ModelFileError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     settings = launch.settings
@@ -70,8 +76,11 @@ def _prepare(args: argparse.Namespace) -> int:
 
     settings = Settings()
     logging.basicConfig(level="INFO", format="%(levelname)s %(name)s: %(message)s")
+    from .models import check_bundled
+
     home = enter_home(settings.home)
-    load_engines(settings)
+    check_bundled(settings)  # assembled and verified against the pinned hashes
+    load_engines(settings)  # and loaded once: the runtime libraries are there
     print(f"voicechat: models ready in {(home / settings.models_dir).resolve()}", file=sys.stderr)
     return 0
 

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from .audio import duration_ms
 from .llm import ChatError, ToolCall
-from .media.router import MEDIA_TOOLS, ActionRoute, ChatRoute, route_from_tool_call
+from .media.router import ActionRoute, ChatRoute
+from .media.tools import MEDIA_TOOLS, route_from_tool_call
 from .scheduler import SttBusy
 from .sentences import SentenceChunker
 from .store import StoreError
