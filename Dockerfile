@@ -39,8 +39,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     VOICECHAT_MODELS_DIR=/opt/voicechat/models \
     VOICECHAT_HOST=0.0.0.0 \
     VOICECHAT_PORT=8000
-# Models are assembled now, into the image, so the first start is fast and the volume holds only data.
-RUN voicechat prepare \
+# Models are assembled now, into the image, so the first start is fast and the volume holds only data
+# (the end-of-turn model is one file out of the pinned pipecat-ai wheel, hashes checked).
+RUN python -m voicechat.smart_turn \
+ && voicechat prepare \
  && groupadd --system --gid 10001 voicechat \
  && useradd --system --uid 10001 --gid 10001 --home-dir /data --shell /usr/sbin/nologin voicechat \
  && mkdir -p /data && chown 10001:10001 /data
