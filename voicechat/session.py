@@ -29,11 +29,13 @@ from .media.router import ActionRoute
 from .media.service import MediaService
 from .protocol import SessionConfig, SessionUpdate, describe_validation_error
 from .settings import Settings
+from .smart_turn import trails_off
 from .store import ConversationStore, StoreError, StoreUnavailable
 from .stt import ignore_reason
 from .turn import Turn, TurnInput
 from .vad import (
     VAD_RATE,
+    EndCheck,
     Segmenter,
     SegmenterConfig,
     SegmentEvent,
@@ -79,6 +81,7 @@ class Session:
     id: str = field(default_factory=lambda: "sess_" + uuid.uuid4().hex[:12])
 
     def __post_init__(self) -> None:
+        self.send = self.engines.metrics.watching(self.send)  # turn and error events feed /metrics
         s = self.settings
         self.config = SessionConfig.defaults(s)
         self.history = History(max_chars=s.history_max_chars)
@@ -102,6 +105,7 @@ class Session:
         self._utterances = itertools.count(1)
         self._utterance_no = 0
         self.media_bridge: MediaBridge | None = None
+        self._end_checks: set[asyncio.Task[None]] = set()
         self._build_input()
 
     # --- lifecycle --------------------------------------------------------------------------------
@@ -148,6 +152,8 @@ class Session:
 
     async def close(self) -> None:
         self._closed = True
+        for check in list(self._end_checks):
+            check.cancel()
         if self.media_bridge is not None:
             await self.media_bridge.close()
         if self._current is not None:
@@ -201,6 +207,8 @@ class Session:
                 min_speech_ms=s.vad_min_speech_ms,
                 max_utterance_s=s.vad_max_utterance_s,
                 speculate_ms=s.vad_speculate_ms if self.config.turn_mode == "vad" else 0,
+                check_ms=s.end_of_turn_check_ms if self.engines.turn_end is not None else 0,
+                patience_ms=s.end_of_turn_max_ms,
             ),
             hold=self.config.turn_mode == "push_to_talk",
         )
@@ -235,6 +243,12 @@ class Session:
             return
         if isinstance(event, SpeechResumed):
             self._discard_speculation()
+            return
+        if isinstance(event, EndCheck):
+            # Off the audio path: frames keep flowing (and may resume speech) while the model thinks.
+            task = asyncio.create_task(self._check_end(self.segmenter, event), name=f"{self.id}-end-check")
+            self._end_checks.add(task)
+            task.add_done_callback(self._end_checks.discard)
             return
         self._drop_partial()
         utterance = event.utterance
@@ -286,6 +300,40 @@ class Session:
         bet, self._speculative = self._speculative, None
         if bet is not None:
             self._discard(bet)
+
+    async def _check_end(self, segmenter: Segmenter, check: EndCheck) -> None:
+        """Ask the end-of-turn model about this pause and end the utterance if it says complete."""
+        model = self.engines.turn_end
+        assert model is not None
+        bet = self._speculative  # the guess started at this very pause, if any (speech since drops it)
+        complete: bool | None
+        try:
+            complete = await model.is_complete(check.pcm)
+        except Exception as exc:  # the hangover still ends the turn: slower, never stuck
+            log.warning("session %s: end-of-turn check failed (%s); the %d ms hangover ends this turn",
+                        self.id, exc, self.settings.vad_hangover_ms)
+            complete = None
+        if complete and bet is not None and bet.heard is not None and not bet.dropped:
+            # The reply cannot start before this transcript anyway, so reading it costs no time.
+            try:
+                limit_s = self.settings.end_of_turn_max_ms / 1000
+                heard = await asyncio.wait_for(asyncio.shield(bet.heard), limit_s)
+            except TimeoutError:
+                heard = ""
+            if trails_off(heard, self.config.language):
+                complete = False
+                self.engines.counters["end_of_turn_trailing_words"] += 1
+        log.debug("session %s: pause %d judged complete=%s", self.id, check.pause, complete)
+        self.engines.counters[{True: "end_of_turn_complete", False: "end_of_turn_incomplete",
+                               None: "end_of_turn_failed"}[complete]] += 1
+        if segmenter is not self.segmenter or self._closed:
+            return  # the input was rebuilt (session.update) or closed meanwhile
+        stopped = segmenter.decide(check.pause, complete)
+        if stopped is not None:
+            try:
+                await self._on_segment(stopped)
+            except Exception:  # only sending can fail here: the client is gone
+                log.debug("session %s: end of turn after the client left", self.id)
 
     # --- partial transcripts ----------------------------------------------------------------------
 

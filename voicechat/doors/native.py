@@ -78,6 +78,7 @@ async def native_door(websocket: WebSocket) -> None:
             "output_formats": ["pcm16"],
         },
         "engines": state.engines.describe(),
+        "end_of_turn": state.engines.end_of_turn(settings),
     })  # fmt: skip
     try:
         stop = asyncio.create_task(session.stop_requested.wait())
