@@ -124,13 +124,6 @@ export class Conversation {
       .filter(Boolean).join(' · ');
   }
 
-  /** Empty the log (another conversation is opened). */
-  clear() {
-    this.list.replaceChildren();
-    this.replies.clear();
-    this.pending = null;
-  }
-
   note(text, kind = 'info') {
     const node = el('li', `note note-${kind}`);
     node.textContent = text;
