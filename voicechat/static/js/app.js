@@ -5,6 +5,7 @@
 import { AudioEngine, MicError } from './audio.js';
 import { Connection } from './connection.js';
 import { Conversation } from './conversation.js';
+import { Resume } from './resume.js';
 import { MediaPanel } from './media-panel.js';
 import { loadSettings, saveSettings, sessionUpdate } from './settings.js';
 import { Uploads } from './uploads.js';
@@ -46,6 +47,7 @@ const ui = {
 const engine = new AudioEngine();
 const connection = new Connection();
 const conversation = new Conversation($('#log'), $('#announcer'));
+const resume = new Resume(connection, conversation, $('#past'));
 const media = new MediaPanel($('#media'), (event) => send(event));
 const uploads = new Uploads($('#uploads'), {
   send: (event) => send(event),
@@ -177,7 +179,11 @@ const HANDLERS = {
   ready(event) {
     app.ready = event;
     app.session = event.session;
-    if (app.everReady) conversation.note('Reconnected. This is a new session: the server starts afresh.');
+    if (app.everReady) {
+      conversation.note(event.resumed ? 'Reconnected. The conversation continues.'
+        : 'Reconnected. This is a new session: the server starts afresh.');
+    }
+    resume.ready(event);
     app.everReady = true;
     app.retry = null;
     hideBanner('link');
