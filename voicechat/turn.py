@@ -7,22 +7,48 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .audio import duration_ms
+from .engines import Engines
+from .heard import SpokenPiece, heard_words
+from .history import History
 from .llm import ChatError, ToolCall
-from .media.router import MEDIA_TOOLS, ActionRoute, ChatRoute, route_from_tool_call
+from .media.bridge import MediaBridge
+from .media.router import ActionRoute, ChatRoute
+from .media.tools import MEDIA_TOOLS, route_from_tool_call
+from .protocol import SessionConfig
 from .scheduler import SttBusy
 from .sentences import SentenceChunker
-from .store import StoreError
-from .stt import Transcript
+from .settings import Settings
+from .store import ConversationStore, StoreError
+from .stt import Transcript, ignore_reason
 from .tts import TTSError
 from .vad import Utterance
 
-if TYPE_CHECKING:
-    from .session import Session
-
 log = logging.getLogger(__name__)
+
+
+class TurnContext(Protocol):
+    """What a turn sees of its conversation: output, the history, the engines, the config, the store."""
+
+    id: str  # the conversation's
+    engines: Engines
+    settings: Settings
+    config: SessionConfig
+    history: History[Turn]
+    store: ConversationStore | None
+    media_bridge: MediaBridge | None
+
+    async def send(self, event: dict[str, Any]) -> None: ...
+
+    async def send_audio(self, pcm: bytes, rate: int) -> float:
+        """Send reply audio at `rate` in the client's format; returns how many ms of audio went out."""
+        ...
+
+    def hotwords(self) -> str: ...
+
+    async def storage_failed(self, exc: StoreError) -> None: ...
 
 APOLOGY = "Sorry, I can't reach my language model right now. Please try again in a moment."
 BUSY_APOLOGY = "Sorry, I'm answering several people at once right now. Please ask me again in a moment."
@@ -56,14 +82,6 @@ class TurnInput:
         return self.decided is not None and not self.decided.is_set()
 
 
-@dataclass
-class SpokenPiece:
-    text: str
-    start_ms: float
-    end_ms: float
-    apology: bool = False
-
-
 async def _said(line: str) -> AsyncIterator[str]:
     """A fixed line as a one-delta reply stream."""
     yield line
@@ -76,7 +94,7 @@ def _ms(later: float | None, earlier: float) -> int | None:
 class Turn:
     """Runs in its own task so barge-in can cancel it without touching the session's worker."""
 
-    def __init__(self, id: str, session: Session, item: TurnInput) -> None:
+    def __init__(self, id: str, session: TurnContext, item: TurnInput) -> None:
         self.id = id
         self.session = session
         self.item = item
@@ -112,7 +130,7 @@ class Turn:
         if self._held is not None:
             self._held.append((pcm, rate))
         else:
-            await self.session.send_audio(self, pcm, rate)
+            self.audio_ms += await self.session.send_audio(pcm, rate)
 
     async def _confirmed(self) -> None:
         """Wait until a speculative turn is confirmed; before side effects the client would notice."""
@@ -136,7 +154,7 @@ class Turn:
         while self._held:
             held = self._held.pop(0)
             if isinstance(held, tuple):
-                await self.session.send_audio(self, *held)
+                self.audio_ms += await self.session.send_audio(*held)
             else:
                 await self.session.send(held)
         self._held = None
@@ -217,17 +235,7 @@ class Turn:
         spoken = [p for p in self.pieces if not p.apology]
         if self.status == "completed" and self.played_ms is None:
             return " ".join(p.text for p in spoken)
-        played = self.played_ms if self.played_ms is not None else self.audio_ms
-        words: list[str] = []
-        for piece in spoken:
-            if piece.end_ms <= played:
-                words.append(piece.text)
-            elif piece.start_ms < played:
-                share = (played - piece.start_ms) / max(1.0, piece.end_ms - piece.start_ms)
-                cut = piece.text.split()[: int(len(piece.text.split()) * share)]
-                if cut:
-                    words.append(" ".join(cut))
-        return " ".join(words)
+        return heard_words(spoken, self.played_ms if self.played_ms is not None else self.audio_ms)
 
     # --- the work ---------------------------------------------------------------------------------
 
@@ -325,7 +333,8 @@ class Turn:
                 pieces.put_nowait(SpokenPiece(text, 0, 0))
             if error is not None:
                 log.warning("session %s %s: %s", session.id, self.id, error.message)
-                await self.send(session.chat_error_event(self, error))
+                await self.send({"type": "error", "code": error.code, "message": error.message,
+                                 "recoverable": True, "turn_id": self.id})
                 line = BUSY_APOLOGY if error.code == "chat_busy" else APOLOGY
                 pieces.put_nowait(SpokenPiece(line, 0, 0, apology=True))
             pieces.put_nowait(None)
@@ -357,7 +366,7 @@ class Turn:
             return False
         self.transcript_at = time.monotonic()
         self.user_text = self.transcript.text
-        reason = session.should_ignore(self)
+        reason = ignore_reason(self.transcript)
         if reason is not None:
             self.status = "ignored"
             await self.send({"type": "transcript.ignored", "turn_id": self.id, "reason": reason,

@@ -10,7 +10,6 @@ about pictures, songs and videos ("I painted my fence", "what's a good picture f
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -336,7 +335,7 @@ _ZH_ANIMATE = re.compile(
 )
 
 
-def _grid(recent_jobs: Sequence[Job]) -> Job | None:
+def latest_grid(recent_jobs: Sequence[Job]) -> Job | None:
     """The newest finished Midjourney grid: a job with U/V buttons (or none, on an open-source proxy)."""
     for job in sorted(recent_jobs, key=lambda j: j.created_at, reverse=True):
         if job.provider != "midjourney" or job.status is not JobStatus.SUCCEEDED:
@@ -357,7 +356,7 @@ def _latest_image(recent_jobs: Sequence[Job]) -> Job | None:
 def _follow_up(text: str, recent_jobs: Sequence[Job]) -> Route | None:
     # Whisper punctuates pauses: "Upscale, the second one." is still a follow-up.
     text = " ".join(re.sub(r"[,，、;:]", " ", text).split())
-    grid = _grid(recent_jobs)
+    grid = latest_grid(recent_jobs)
     if grid is not None:
         for patterns, action in (
             ((_UPSCALE, _ZH_UPSCALE), "upscale"),
@@ -398,101 +397,6 @@ def route(text: str, recent_jobs: Sequence[Job] = ()) -> Route:
     return ChatRoute(text)
 
 
-# -- tools for chat models that call functions ----------------------------------------------------------
-
-
-def _tool(name: str, description: str, properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
-    return {
-        "type": "function",
-        "function": {
-            "name": name,
-            "description": description,
-            "parameters": {
-                "type": "object",
-                "properties": properties,
-                "required": required,
-                "additionalProperties": False,
-            },
-        },
-    }
-
-
-_PROVIDER_PROP = {"type": "string", "description": "Only if the user named one, e.g. midjourney, suno, luma."}
-MEDIA_TOOLS: list[dict[str, Any]] = [
-    _tool(
-        "generate_image",
-        "Draw a picture the user asked for. Takes a minute; the user is told when it is ready.",
-        {
-            "prompt": {
-                "type": "string",
-                "description": "What to draw, in the user's words, without 'draw me'.",
-            },
-            "aspect_ratio": {"type": "string", "enum": ["1:1", "16:9", "9:16", "4:3", "3:4"]},
-            "provider": _PROVIDER_PROP,
-        },
-        ["prompt"],
-    ),
-    _tool(
-        "generate_music",
-        "Make a song the user asked for.",
-        {
-            "prompt": {
-                "type": "string",
-                "description": "Style and subject, e.g. 'a jazzy song about Sunday'.",
-            },
-            "lyrics": {"type": "string", "description": "Only if the user dictated lyrics."},
-            "title": {"type": "string"},
-            "instrumental": {"type": "boolean"},
-            "provider": _PROVIDER_PROP,
-        },
-        ["prompt"],
-    ),
-    _tool(
-        "generate_video",
-        "Make a short video the user asked for.",
-        {
-            "prompt": {"type": "string", "description": "What happens in the video."},
-            "image_job_id": {"type": "string", "description": "A finished picture job to animate, if any."},
-            "provider": _PROVIDER_PROP,
-        },
-        ["prompt"],
-    ),
-    _tool(
-        "act_on_media",
-        "Upscale or vary one picture of the last Midjourney grid, or draw the grid again.",
-        {
-            "action": {"type": "string", "enum": ["upscale", "variation", "reroll"]},
-            "index": {"type": "integer", "minimum": 0, "maximum": 4, "description": "1-4; 0 for reroll."},
-            "job_id": {"type": "string", "description": "Omit to use the most recent grid."},
-        },
-        ["action"],
-    ),
-]
-_TOOL_KINDS = {
-    "generate_image": MediaKind.IMAGE,
-    "generate_music": MediaKind.MUSIC,
-    "generate_video": MediaKind.VIDEO,
-}
-
-
-def route_from_tool_call(
-    name: str, arguments: str | dict[str, Any], recent_jobs: Sequence[Job] = ()
-) -> Route:
-    """Turn a chat model's call of one of `MEDIA_TOOLS` into a route (ChatRoute if it makes no sense)."""
-    args = json.loads(arguments or "{}") if isinstance(arguments, str) else dict(arguments)
-    if name in _TOOL_KINDS:
-        options = {k: args[k] for k in ("aspect_ratio", "lyrics", "title", "instrumental") if k in args}
-        provider = args.get("provider")
-        provider = _PROVIDERS.get(str(provider).lower()) if provider else None
-        return MediaRoute(
-            _TOOL_KINDS[name],
-            str(args.get("prompt", "")).strip(),
-            provider,
-            options,
-            source_job_id=args.get("image_job_id"),
-        )
-    if name == "act_on_media":
-        job_id = args.get("job_id") or getattr(_grid(recent_jobs), "id", None)
-        if job_id and args.get("action") in ("upscale", "variation", "reroll"):
-            return ActionRoute(job_id, args["action"], int(args.get("index") or 0))
-    return ChatRoute("")
+def provider_named(name: str) -> str | None:
+    """The provider a spoken or written name means ("MJ", "midjourney" -> midjourney), or None."""
+    return _PROVIDERS.get(name.lower())
