@@ -106,6 +106,36 @@ async def test_a_cut_inside_a_sentence_keeps_its_played_share_of_words() -> None
         assert h.session.history.messages()[-1]["content"] == "One two three"
 
 
+async def test_a_sentence_still_being_synthesized_was_not_heard() -> None:
+    """Regression: a sentence whose synthesis had not finished counted as heard in full (its end was
+    still its start), so after a barge-in the history kept words the user never heard."""
+    async with Harness() as h:
+        h.chat.default = "Hello there. I can tell you all about the moon."
+        h.tts.hold_at = "about"  # the second sentence is half synthesized when the user speaks
+        await h.send("text", text="Tell me about the moon")
+        await h.tts.holding.wait()
+        await h.send("playback", played_ms=2 * MS_PER_WORD + 5 * MS_PER_WORD)  # all the audio there is
+        await h.speech_started()
+        done = await h.next("turn.done")
+        assert done["status"] == "interrupted"
+        # Its words so far were played, but how long the sentence would have been is unknown: none of
+        # it counts, so the history never claims "about the moon".
+        assert done["text"] == "Hello there."
+        assert h.session.history.messages()[-1]["content"] == "Hello there."
+
+
+async def test_a_sentence_not_yet_synthesized_at_all_was_not_heard() -> None:
+    async with Harness() as h:
+        h.chat.default = "Hello there. Goodbye now."
+        h.tts.hold_at = "Goodbye"  # no audio of the second sentence exists yet
+        await h.send("text", text="Hi")
+        await h.tts.holding.wait()
+        await h.send("playback", played_ms=2 * MS_PER_WORD)
+        await h.speech_started()
+        done = await h.next("turn.done")
+        assert done["text"] == "Hello there."
+
+
 async def test_turns_queue_and_run_one_at_a_time_in_order() -> None:
     async with Harness() as h:
         h.chat.replies = ["First.", "Second.", "Third."]

@@ -15,8 +15,9 @@ class SpokenPiece:
 
     text: str
     start_ms: float
-    end_ms: float
+    end_ms: float  # grows while the piece is synthesized; final once `synthesized`
     apology: bool = False
+    synthesized: bool = False
 
 
 def heard_words(pieces: list[SpokenPiece], played_ms: float) -> str:
@@ -24,6 +25,8 @@ def heard_words(pieces: list[SpokenPiece], played_ms: float) -> str:
     share of the one playback stopped in."""
     words: list[str] = []
     for piece in pieces:
+        if not piece.synthesized:
+            break  # cut while being synthesized: its length is unknown, so none of it was heard for sure
         if piece.end_ms <= played_ms:
             words.append(piece.text)
         elif piece.start_ms < played_ms:

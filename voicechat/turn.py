@@ -399,6 +399,7 @@ class Turn:
                     reported = True
                     await self.send({"type": "error", "code": "tts_failed", "recoverable": True,
                                         "turn_id": self.id, "message": str(exc)})
+            piece.synthesized = True
 
     def _timings(self) -> dict[str, int | None]:
         ended = self.item.ended_at
