@@ -44,18 +44,71 @@ def test_an_openai_key_alone_gives_openai_images_but_nothing_else():
         providers.pick(MediaKind.MUSIC)
 
 
-def test_one_gateway_serves_every_provider():
+def test_a_chat_gateway_alone_serves_no_media():
+    # The README's Ollama and OpenAI examples: chat only, nothing else is guessed.
+    for base, key in (("http://127.0.0.1:11434", None), ("https://gw.example/v1", "sk-test")):
+        providers = build_providers(settings(openai_api_base_url=base, openai_api_key=key))
+        assert providers.adapters == {}, base
+        music = providers.missing_reason(MediaKind.MUSIC)
+        assert "SUNO_SERVER for Suno" in music and "VOICECHAT_MEDIA_GATEWAY=true" in music
+        assert providers.reasons["suno"] == "not configured: SUNO_SERVER is not set"
+        assert "VOICECHAT_MEDIA_GATEWAY=true" in providers.reasons["openai"]
+    openai = build_providers(settings(openai_api_base_url="https://api.openai.com", openai_api_key="sk"))
+    assert set(openai.adapters) == {"openai"}  # OpenAI's own images, and nothing sent there for Suno
+
+
+def test_one_gateway_serves_every_provider_when_the_user_says_so():
     providers = build_providers(
-        settings(openai_api_base_url="https://gw.example/v1", openai_api_key="sk-test")
+        settings(
+            openai_api_base_url="https://gw.example/v1",
+            openai_api_key="sk-test",
+            voicechat_media_gateway="true",
+        )
     )
     assert "midjourney" in providers.adapters and "viggle" in providers.adapters
     assert providers.pick(MediaKind.IMAGE).name == "openai"  # surely served by an OpenAI-compatible gateway
     assert providers.pick(MediaKind.MUSIC).name == "suno"
     assert providers.pick(MediaKind.VIDEO).name == "luma"
     suno = providers.adapters["suno"]
+    assert suno.base_url == "https://gw.example"  # media routes hang off the root, not /v1
     assert suno.http.key_env == "SUNO_KEY or OPENAI_API_KEY"
-    assert suno.http.server_env == "SUNO_SERVER or OPENAI_API_BASE_URL"
-    assert providers.adapters["openai"].prefix == ""  # the base already ends in /v1
+    assert suno.http.server_env == "SUNO_SERVER or VOICECHAT_MEDIA_GATEWAY"
+    assert providers.reasons["suno"].startswith("configured: VOICECHAT_MEDIA_GATEWAY=true")
+    assert providers.adapters["openai"].prefix == "/v1"
+    by_url = build_providers(settings(openai_api_key="sk", voicechat_media_gateway="http://media-gw:3000/"))
+    assert by_url.adapters["midjourney"].base_url == "http://media-gw:3000"
+    off = build_providers(settings(openai_api_base_url="https://gw.example", voicechat_media_gateway="false"))
+    assert off.adapters == {}
+
+
+def test_nothing_but_openai_goes_to_api_openai_com():
+    for values in (
+        {"openai_api_base_url": "https://api.openai.com", "voicechat_media_gateway": "true"},
+        {"voicechat_media_gateway": "https://api.openai.com/v1"},
+        {"mj_server": "https://api.openai.com"},
+    ):
+        providers = build_providers(settings(openai_api_key="sk", **values))
+        assert set(providers.adapters) <= {"openai"}, values
+        for name, adapter in providers.adapters.items():
+            assert name == "openai" and adapter.name == "openai"
+    refused = build_providers(settings(openai_api_key="sk", voicechat_media_gateway="https://api.openai.com"))
+    assert any("api.openai.com serves no Midjourney" in p for p in refused.problems)
+    assert (
+        "points at api.openai.com"
+        in build_providers(settings(mj_server="https://api.openai.com")).reasons["midjourney"]
+    )
+    nonsense = build_providers(settings(voicechat_media_gateway="maybe"))
+    assert nonsense.problems == ["VOICECHAT_MEDIA_GATEWAY must be true, false or a URL, not 'maybe'"]
+
+
+def test_startup_log_lists_each_provider_and_why():
+    lines = build_providers(
+        settings(openai_api_base_url="http://127.0.0.1:11434", mj_server="http://user:pw@mj.local:8080/x")
+    ).log_lines()
+    assert "midjourney: configured: MJ_SERVER (http://mj.local:8080)" in lines  # no credentials, no path
+    assert "suno: not configured: SUNO_SERVER is not set" in lines
+    assert lines[-1] == "defaults: image=midjourney, music=none, video=none"
+    assert not any("pw" in line for line in lines)
 
 
 def test_explicit_servers_win_and_own_keys_are_used():
@@ -78,7 +131,9 @@ def test_explicit_servers_win_and_own_keys_are_used():
 
 async def test_midjourney_through_a_gateway_sends_the_gateway_key_as_bearer():
     fake = shared_fake()
-    providers = build_providers(settings(openai_api_base_url=fake.url, openai_api_key=KEY))
+    providers = build_providers(
+        settings(openai_api_base_url=fake.url, openai_api_key=KEY, voicechat_media_gateway="true")
+    )
     try:
         update = await providers.adapters["midjourney"].submit(MediaRequest(MediaKind.IMAGE, "a fox"))
     finally:
@@ -88,7 +143,11 @@ async def test_midjourney_through_a_gateway_sends_the_gateway_key_as_bearer():
 
 
 def test_chosen_provider_per_kind():
-    base = {"openai_api_base_url": "https://gw.example", "openai_api_key": "sk"}
+    base = {
+        "openai_api_base_url": "https://gw.example",
+        "openai_api_key": "sk",
+        "voicechat_media_gateway": "1",
+    }
     assert (
         build_providers(settings(**base, voicechat_media_video_provider="kling")).pick(MediaKind.VIDEO).name
         == "kling"

@@ -208,7 +208,7 @@ async def test_nothing_configured_says_what_to_set(build):
     queue = service.subscribe("alice")
     job = await service.submit(MediaRequest(MediaKind.MUSIC, "a song about Sunday"), owner="alice")
     assert job.status is JobStatus.FAILED and job.error_code == "not_configured"
-    assert "SUNO_SERVER" in job.error and "OPENAI_API_BASE_URL" in job.error
+    assert "SUNO_SERVER" in job.error and "VOICECHAT_MEDIA_GATEWAY=true" in job.error
     assert (await next_event(queue))["message"] == job.error
     assert (await service.get(job.id)).error_code == "not_configured"
 
@@ -216,7 +216,10 @@ async def test_nothing_configured_says_what_to_set(build):
 async def test_hinted_provider_that_is_not_set_up(build):
     service = await build()
     job = await service.submit(MediaRequest(MediaKind.VIDEO, "waves", provider="kling"), owner="alice")
-    assert job.error == "Kling is not set up; set KLING_SERVER to use it."
+    assert job.error == (
+        "Kling is not set up; set KLING_SERVER to use it "
+        "(or VOICECHAT_MEDIA_GATEWAY=true if your chat gateway serves it)."
+    )
 
 
 async def test_base64_images_are_kept_as_files(build, tmp_path):

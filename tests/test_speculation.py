@@ -84,3 +84,27 @@ async def test_partial_transcripts_while_speaking(server):
     # Each partial is the start of what was finally heard.
     first_word = final["text"].split()[0].lower().strip(",.")
     assert all(p["text"].lower().startswith(first_word) for p in partials), partials
+
+
+@pytest.mark.parametrize("speculate_remote_chat", [False, True])
+async def test_a_remote_model_is_not_asked_for_a_guess(speculate_remote_chat, start_server, fake_chat):
+    # A pause long enough for the guess to be transcribed, short of the hangover: the guess is discarded.
+    # A remote model's reply is a paid call, so by default the guess never reaches it; STT still ran.
+    server = start_server(openai_api_base_url=fake_chat.base_url, openai_api_key=fake_chat.api_key,
+                          vad_speculate_ms=90, vad_hangover_ms=2000,
+                          speculate_remote_chat=speculate_remote_chat)
+    before = await counters(server)
+    client = await NativeClient.connect(server.ws)
+    speech = piper_speech("Remember to buy fresh bread") + silence(1500) + piper_speech("and some milk.")
+    await speak_in_real_time(client, silence(300) + speech + silence(2300))
+    done = await client.expect("turn.done")
+    await client.close()
+    after = await counters(server)
+    assert after.get("speculative_discarded", 0) > before.get("speculative_discarded", 0)
+    assert "milk" in done["user_text"].lower() and done["status"] == "completed"
+    asked = [next(m["content"] for m in reversed(r["body"]["messages"]) if m["role"] == "user")
+             for r in fake_chat.requests]
+    if speculate_remote_chat:
+        assert len(asked) == 2 and "milk" not in asked[0].lower()  # the guess was a paid call
+    else:
+        assert asked == [done["user_text"]]  # one confirmed turn, one call

@@ -24,6 +24,7 @@ from .doors.realtime import realtime_door
 from .doors.rest import rest_routes
 from .doors.wyoming import WyomingDoor
 from .engines import Engines, load_engines
+from .media.config import MediaSettings
 from .media.service import MediaService
 from .scheduler import SttScheduler
 from .security import SecurityMiddleware, check_exposure, install_log_redaction
@@ -92,7 +93,7 @@ def create_app(
     the media service is built from the provider settings (MJ_SERVER, SUNO_SERVER, …) unless given."""
     settings = settings or get_settings()
     check_exposure(settings)  # before anything is opened or created
-    media = media or MediaService.from_settings()
+    media = media or MediaService.from_settings(MediaSettings(voicechat_media_gateway=settings.media_gateway))
     files_dir = media.files_dir or Path("data/media")
 
     @contextlib.asynccontextmanager
@@ -104,7 +105,8 @@ def create_app(
         app.state.engines = engines or await asyncio.to_thread(load_engines, settings)
         app.state.store = store = ConversationStore(settings.db_path, settings.db_max_mb)
         await media.start()
-        log.info("media: %s", media.providers.describe())
+        for line in media.providers.log_lines():
+            log.info("media: %s", line)
         app.state.wyoming = wyoming = WyomingDoor(settings, app.state) if settings.wyoming_uri else None
         if wyoming is not None:
             await wyoming.start()

@@ -48,6 +48,8 @@ class ChatEngine(Protocol):
 
     description: str
     supports_tools: bool
+    # Each reply is a request to another server (often paid): speculative turns wait for confirmation.
+    remote: bool
 
     def stream(
         self, messages: list[Message], tools: list[dict[str, Any]] | None = None
@@ -56,6 +58,8 @@ class ChatEngine(Protocol):
 
 class OpenAIChat:
     """Streaming `/v1/chat/completions` (OpenAI, Ollama, vLLM, llama-server, gateways)."""
+
+    remote = True
 
     def __init__(self, settings: Settings, client: httpx.AsyncClient | None = None) -> None:
         base = settings.openai_api_base_url or "https://api.openai.com"
@@ -230,6 +234,7 @@ class LocalChat:
         self.description = f"llama.cpp {name} from {self.source.origin}"
 
     supports_tools = False  # media requests from this model go through the deterministic router
+    remote = False
 
     async def stream(
         self, messages: list[Message], tools: list[dict[str, Any]] | None = None

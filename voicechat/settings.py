@@ -121,6 +121,18 @@ class Settings(BaseSettings):
     chat_tools: bool = Field(
         True, description="Offer media tools (image, music, video) to a remote chat model that can call them."
     )
+    media_gateway: str | None = Field(
+        None,
+        description="Whether the chat gateway also serves media routes (/mj, /suno, /luma… as new-api and "
+        "one-api gateways do): `true` for `OPENAI_API_BASE_URL`, or the gateway's URL. Unset: only providers "
+        "with their own server variable (`MJ_SERVER`, `SUNO_SERVER`…) are used.",
+    )
+    speculate_remote_chat: bool = Field(
+        False,
+        description="Ask a remote chat model for a speculative reply before the hangover confirms the end "
+        "of speech (a paid call that is thrown away when the user goes on). Off: only STT and a local model "
+        "speculate.",
+    )
     chat_timeout_s: float = Field(30.0, description="Seconds without any data before the chat call fails.")
     chat_max_tokens: int = Field(300, description="Upper bound on one reply's tokens.")
     chat_temperature: float = Field(0.7, description="Sampling temperature.")

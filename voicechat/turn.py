@@ -274,8 +274,10 @@ class Turn:
             self.media_job_id = job.id if job else None
             await self._reply(_said(line), remember=self.item.action is None)
             return
-        messages = session.history.for_model(session.config.system_prompt)
         chat = session.engines.chat
+        if chat.remote and not session.settings.speculate_remote_chat:
+            await self._confirmed()  # a remote model's reply is a paid call: never for a guess
+        messages = session.history.for_model(session.config.system_prompt)
         if bridge is not None and chat.supports_tools:
             await self._reply(self._with_tools(chat.stream(messages, tools=MEDIA_TOOLS)), remember=True)
         else:

@@ -31,6 +31,8 @@ class FakeOpenAIChat:
         self.requests: list[dict[str, Any]] = []
         self.release = asyncio.Event()  # a `slow` reply waits on this (set by the server's own loop)
         self.reply_template = "You said: {text}. That is a fine thing to say. Tell me more about it."
+        # A real remote model takes a while to its first token (~300 ms for hosted models): benches set it.
+        self.first_token_delay_s = 0.0
         app = Starlette(routes=[Route("/v1/chat/completions", self.completions, methods=["POST"])])
         self.server = ServerThread(app)
 
@@ -88,6 +90,8 @@ class FakeOpenAIChat:
         yield "data: [DONE]\n\n"
 
     async def _events(self, body: dict[str, Any], reply: str):  # type: ignore[no-untyped-def]
+        if self.first_token_delay_s:
+            await asyncio.sleep(self.first_token_delay_s)  # the remote model's think time, not a sync
         words = reply.split(" ")
         for index, word in enumerate(words):
             if self.mode == "disconnect" and index == 4:

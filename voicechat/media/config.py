@@ -1,9 +1,10 @@
 """Media settings, and building the set of configured provider adapters from them.
 
 The env names are the ones users of the reference web UI already have (MJ_SERVER, SUNO_KEY, ...).
-Like that UI, every provider falls back to one gateway (`OPENAI_API_BASE_URL`) and one key
-(`OPENAI_API_KEY`). Unlike it, a provider with neither its own server nor a gateway URL is
-"not configured": we never send Midjourney or Suno calls to api.openai.com.
+Unlike that UI, a provider is configured only when its own server variable is set, or when the user
+says the chat gateway serves it (`VOICECHAT_MEDIA_GATEWAY=true`, or the gateway's URL): a chat server
+(Ollama, OpenAI) usually serves no `/mj` or `/suno`, and guessing that it does sent paid-looking calls
+to servers that answer 404. Nothing but OpenAI's own images ever goes to api.openai.com.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ class MediaSettings(BaseSettings):
     viggle_server: str | None = None
     viggle_key: SecretStr | None = None
 
+    # Does the chat gateway (OPENAI_API_BASE_URL) also serve /mj, /suno, /luma…? true, false, or its URL.
+    voicechat_media_gateway: str | None = None
     voicechat_media_image_provider: str | None = None
     voicechat_media_music_provider: str | None = None
     voicechat_media_video_provider: str | None = None
@@ -69,9 +72,62 @@ class MediaSettings(BaseSettings):
         return getattr(self, f"voicechat_media_{kind.value}_provider")
 
 
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off", "")
+
+
+def is_openai_host(url: str | None) -> bool:
+    """api.openai.com (or another openai.com host): it serves OpenAI's APIs and nothing else."""
+    host = (httpx.URL(url).host or "") if url else ""
+    return host == "openai.com" or host.endswith(".openai.com")
+
+
+def host_of(url: str) -> str:
+    """What logs show of a server: scheme, host and port, never a path or credentials in the URL."""
+    parsed = httpx.URL(url)
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.scheme}://{parsed.host}{port}" if parsed.host else url
+
+
+@dataclass
+class Gateway:
+    """The user's answer to "does the chat gateway also serve /mj, /suno, /luma…?"."""
+
+    url: str | None  # None: no gateway serves media
+    why: str  # how the user said so, for logs
+    problem: str = ""  # a setting that cannot be honoured, said as a sentence
+
+
+def media_gateway(settings: MediaSettings) -> Gateway:
+    value = (settings.voicechat_media_gateway or "").strip()
+    chat = settings.openai_api_base_url
+    if value.lower() in _FALSE:
+        return Gateway(None, "VOICECHAT_MEDIA_GATEWAY is not set")
+    if value.lower() in _TRUE:
+        if not chat:
+            return Gateway(
+                None, "", "VOICECHAT_MEDIA_GATEWAY=true needs OPENAI_API_BASE_URL, the gateway's address"
+            )
+        url, why = chat, "VOICECHAT_MEDIA_GATEWAY=true: the chat gateway OPENAI_API_BASE_URL"
+    elif value.startswith(("http://", "https://")):
+        url, why = value, "VOICECHAT_MEDIA_GATEWAY"
+    else:
+        return Gateway(None, "", f"VOICECHAT_MEDIA_GATEWAY must be true, false or a URL, not {value!r}")
+    if is_openai_host(url):
+        return Gateway(
+            None,
+            "",
+            "api.openai.com serves no Midjourney, Suno or video routes; "
+            "set VOICECHAT_MEDIA_GATEWAY to your gateway's URL, or each provider's own server",
+        )
+    # Gateways serve /v1/chat/completions and /mj/... side by side: media paths hang off the root.
+    url = url.rstrip("/")
+    return Gateway(url[: -len("/v1")] if url.endswith("/v1") else url, why)
+
+
 @dataclass
 class ProviderConfig:
-    """Where one provider lives, with which key, and which env names to blame when it fails."""
+    """Where one provider lives, with which key, which env names to blame when it fails, and why."""
 
     name: str
     base_url: str | None
@@ -79,18 +135,55 @@ class ProviderConfig:
     server_env: str
     key_env: str
     via_gateway: bool
+    why: str = ""  # why it is (or is not) configured: one line of the startup log
 
     @property
     def configured(self) -> bool:
         return bool(self.base_url)
 
 
-def resolve(settings: MediaSettings, name: str) -> ProviderConfig:
-    cls = ADAPTERS[name]
-    gateway, gateway_key = settings.openai_api_base_url, settings.openai_api_key
+def _openai(settings: MediaSettings, gateway: Gateway) -> ProviderConfig:
+    chat, key = settings.openai_api_base_url, settings.openai_api_key
+    if gateway.url:
+        return ProviderConfig(
+            "openai",
+            gateway.url,
+            key,
+            "VOICECHAT_MEDIA_GATEWAY",
+            "OPENAI_API_KEY",
+            False,  # images are an OpenAI-compatible gateway's own trade: preferred over /mj through it
+            f"configured: {gateway.why} ({host_of(gateway.url)})",
+        )
+    envs = ("OPENAI_API_BASE_URL", "OPENAI_API_KEY")
+    if key is not None and (chat is None or is_openai_host(chat)):
+        return ProviderConfig(
+            "openai",
+            chat or OPENAI_DEFAULT_BASE,
+            key,
+            *envs,
+            False,
+            "configured: OPENAI_API_KEY for api.openai.com",
+        )
+    if chat:
+        # Ollama, vLLM, llama-server: chat only, unless the user says the gateway draws too.
+        return ProviderConfig(
+            "openai",
+            None,
+            key,
+            *envs,
+            False,
+            f"not configured: OPENAI_API_BASE_URL ({host_of(chat)}) is taken for a chat "
+            "server; set VOICECHAT_MEDIA_GATEWAY=true if it also serves /v1/images",
+        )
+    return ProviderConfig("openai", None, None, *envs, False, "not configured: OPENAI_API_KEY is not set")
+
+
+def resolve(settings: MediaSettings, name: str, gateway: Gateway | None = None) -> ProviderConfig:
+    gateway = gateway or media_gateway(settings)
     if name == "openai":
-        base = gateway or (OPENAI_DEFAULT_BASE if gateway_key else None)
-        return ProviderConfig(name, base, gateway_key, "OPENAI_API_BASE_URL", "OPENAI_API_KEY", False)
+        return _openai(settings, gateway)
+    cls = ADAPTERS[name]
+    gateway_key = settings.openai_api_key
     prefix = name if name != "midjourney" else "mj"
     prefix = "ideo" if name == "ideogram" else prefix
     server = getattr(settings, f"{prefix}_server")
@@ -104,20 +197,36 @@ def resolve(settings: MediaSettings, name: str) -> ProviderConfig:
             "RUNWAY_SERVER",
             "RUNWAY_KEY",
         )
+    if server and is_openai_host(server):
+        return ProviderConfig(
+            name,
+            None,
+            key,
+            server_env,
+            key_env,
+            False,
+            f"not configured: {server_env} points at api.openai.com, which serves no {cls.label}",
+        )
     if server:
+        why = f"configured: {server_env} ({host_of(server)})"
         if key is None and gateway_key is not None:
             return ProviderConfig(
-                name, server, gateway_key, server_env, f"{key_env} or OPENAI_API_KEY", False
+                name, server, gateway_key, server_env, f"{key_env} or OPENAI_API_KEY", False, why
             )
-        return ProviderConfig(name, server, key, server_env, key_env, False)
-    key_env = key_env if key is not None else f"{key_env} or OPENAI_API_KEY"
+        return ProviderConfig(name, server, key, server_env, key_env, False, why)
+    if gateway.url:
+        key_env = key_env if key is not None else f"{key_env} or OPENAI_API_KEY"
+        return ProviderConfig(
+            name,
+            gateway.url,
+            key if key is not None else gateway_key,
+            f"{server_env} or VOICECHAT_MEDIA_GATEWAY",
+            key_env,
+            True,
+            f"configured: {gateway.why} ({host_of(gateway.url)})",
+        )
     return ProviderConfig(
-        name,
-        gateway,
-        key if key is not None else gateway_key,
-        f"{server_env} or OPENAI_API_BASE_URL",
-        key_env,
-        True,
+        name, None, key, server_env, key_env, False, f"not configured: {server_env} is not set"
     )
 
 
@@ -133,10 +242,14 @@ class ProviderSet:
         adapters: list[MediaProvider],
         defaults: dict[MediaKind, str] | None = None,
         missing: dict[MediaKind, str] | None = None,
+        reasons: dict[str, str] | None = None,
+        problems: list[str] | None = None,
     ) -> None:
         self.adapters = {adapter.name: adapter for adapter in adapters}
         self.defaults = dict(defaults or {})
         self.missing = dict(missing or {})
+        self.reasons = dict(reasons or {})  # provider -> "configured: MJ_SERVER (…)" / "not configured: …"
+        self.problems = list(problems or [])  # settings that could not be honoured
         for kind in MediaKind:
             # A kind whose chosen provider is missing stays missing: quietly using another would hide it.
             if kind not in self.defaults and kind not in self.missing:
@@ -157,6 +270,15 @@ class ProviderSet:
     def missing_reason(self, kind: MediaKind) -> str:
         return self.missing.get(kind) or _unconfigured_sentence(kind)
 
+    def log_lines(self) -> list[str]:
+        """For the startup log: each provider, configured or not, and why; then the default per kind."""
+        lines = [f"{name}: {why}" for name, why in self.reasons.items()]
+        if not self.reasons:
+            lines = [f"{name}: configured" for name in self.adapters]
+        lines += [f"problem: {problem}" for problem in self.problems]
+        defaults = ", ".join(f"{kind}={name or 'none'}" for kind, name in self.describe().items())
+        return [*lines, f"defaults: {defaults}"]
+
     def pick(self, kind: MediaKind, hint: str | None = None) -> MediaProvider:
         """The adapter for a request: the hinted one if any, else the kind's default."""
         if hint:
@@ -164,7 +286,10 @@ class ProviderSet:
             if adapter is None:
                 label = ADAPTERS[hint].label if hint in ADAPTERS else hint
                 server_env = ADAPTERS[hint].server_env if hint in ADAPTERS else "its server"
-                raise NotConfigured(f"{label} is not set up; set {server_env} to use it.")
+                raise NotConfigured(
+                    f"{label} is not set up; set {server_env} to use it "
+                    "(or VOICECHAT_MEDIA_GATEWAY=true if your chat gateway serves it)."
+                )
             if kind not in adapter.kinds:
                 raise NotConfigured(f"{getattr(adapter, 'label', hint)} cannot make {_NOUN[kind]}.")
             return adapter
@@ -189,7 +314,7 @@ def _unconfigured_sentence(kind: MediaKind) -> str:
     listed = ", ".join(options[:-1]) + f" or {options[-1]}" if len(options) > 1 else options[0]
     return (
         f"I can't make {_NOUN[kind]} yet: no {kind.value} provider is set up. Set {listed}, "
-        f"or OPENAI_API_BASE_URL and OPENAI_API_KEY for a gateway that serves them."
+        f"or VOICECHAT_MEDIA_GATEWAY=true if your chat gateway serves them."
     )
 
 
@@ -205,7 +330,8 @@ def build_providers(
     settings = settings or MediaSettings()
     if poll_interval_s is None:
         poll_interval_s = settings.voicechat_media_poll_interval_s
-    configs = {name: resolve(settings, name) for name in ADAPTERS}
+    gateway = media_gateway(settings)
+    configs = {name: resolve(settings, name, gateway) for name in ADAPTERS}
     adapters: list[MediaProvider] = []
     for name, config in configs.items():
         if not config.configured:
@@ -262,4 +388,5 @@ def build_providers(
         )
         if candidates:
             defaults[kind] = candidates[0].name
-    return ProviderSet(adapters, defaults, missing)
+    reasons = {name: config.why for name, config in configs.items()}
+    return ProviderSet(adapters, defaults, missing, reasons, [gateway.problem] if gateway.problem else [])
