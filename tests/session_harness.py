@@ -33,7 +33,8 @@ class Harness:
     def __init__(self, **overrides: Any) -> None:
         self.stt, self.chat, self.tts = ScriptedSTT(), ScriptedChat(), ScriptedTTS()
         self.engines = Engines(stt=self.stt, chat=self.chat, tts=FallbackTTS([self.tts], 30.0))
-        self.session = Session(engines=self.engines, settings=settings(**overrides), send=self._collect)
+        self.session = Session(engines=self.engines, settings=settings(**overrides),
+                               output=self._collect)
         self.events: list[dict[str, Any]] = []
         self.audio_bytes = 0
         self._cursor = 0

@@ -17,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from typing import Any, Protocol
+from typing import Protocol
 
+from . import events
 from .audio import StreamResampler
 from .capabilities import PartialTranscripts, backlog, chat_wait_ms
 from .engines import Engines
@@ -56,7 +57,7 @@ class ListeningHost(Protocol):
     @property
     def draining(self) -> bool: ...
 
-    async def send(self, event: dict[str, Any]) -> None: ...
+    async def send(self, event: events.ServerEvent) -> None: ...
 
     def enqueue(self, item: TurnInput) -> None: ...
 
@@ -139,7 +140,7 @@ class ListeningChain:
     async def _on_started(self, event: SpeechStarted) -> None:
         self._utterance_no = next(self._utterances)
         self._partial_mark = 0.0
-        await self.host.send({"type": "speech.started", "at_ms": round(event.at_ms)})
+        await self.host.send(events.SpeechStarted(round(event.at_ms)))
         if self.host.config.barge_in:
             await self.host.interrupt("barge_in")
 
@@ -176,13 +177,11 @@ class ListeningChain:
         self._drop_partial()
         utterance = event.utterance
         bet = self._utterance_ends_turn(utterance)
-        await self.host.send({
-            "type": "speech.stopped",
-            "at_ms": round(event.at_ms),
-            "reason": event.reason,
-            "duration_ms": round(utterance.duration_ms) if utterance else 0,
-            "ignored": None if utterance else "too_short",
-        })  # fmt: skip
+        await self.host.send(events.SpeechStopped(
+            at_ms=round(event.at_ms), reason=event.reason,
+            duration_ms=round(utterance.duration_ms) if utterance else 0,
+            ignored=None if utterance else "too_short",
+        ))
         if bet is not None:
             await self._confirm(bet)
 
@@ -244,8 +243,7 @@ class ListeningChain:
             return  # skipped, or the utterance it belonged to is over
         if ignore_reason(transcript) is None:
             try:
-                await host.send({"type": "transcript.partial", "text": transcript.text,
-                                 "audio_ms": round(transcript.audio_ms)})
+                await host.send(events.TranscriptPartial(transcript.text, round(transcript.audio_ms)))
                 host.engines.counters["partials_sent"] += 1
             except Exception:  # the client is gone
                 return

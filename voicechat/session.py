@@ -1,9 +1,10 @@
 """The conversation state machine every door drives.
 
-A session consumes audio and control events and emits events (dicts with a `type`) and reply audio
-(PCM16 bytes) through one `send` callable. Turns run one at a time in a worker task:
-utterance -> transcript -> chat stream -> sentences -> speech. Speech onset during a reply (barge-in) or a
-client cancel stops the reply at once; the history keeps only what the client says it actually played.
+A session consumes audio and control events and emits typed events (voicechat/events.py) and reply audio
+(PCM16 bytes) through the door's one `output` callable, as JSON-ready dicts and bytes. Turns run one at a
+time in a worker task: utterance -> transcript -> chat stream -> sentences -> speech. Speech onset during a
+reply (barge-in) or a client cancel stops the reply at once; the history keeps only what the client says it
+actually played.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from . import events
 from .audio import duration_ms, resample_pcm16
 from .engines import Engines
 from .history import History
@@ -34,7 +36,7 @@ from .turn import Turn, TurnInput
 
 log = logging.getLogger(__name__)
 
-Send = Callable[[dict[str, Any] | bytes], Awaitable[None]]
+Output = Callable[[dict[str, Any] | bytes], Awaitable[None]]  # the door's: JSON-ready events and audio
 
 
 class SessionError(Exception):
@@ -44,6 +46,9 @@ class SessionError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+    def event(self) -> events.Error:
+        return events.Error(self.code, self.message)
 
 
 @dataclass
@@ -60,7 +65,7 @@ class Session:
 
     engines: Engines
     settings: Settings
-    send: Send
+    output: Output
     media: MediaService | None = None
     store: ConversationStore | None = None
     door: str = "native"
@@ -98,15 +103,16 @@ class Session:
                 await self.storage_failed(exc)
         self._worker = asyncio.create_task(self._run_turns(), name=f"{self.id}-turns")
         if self.media is not None:
-            self.media_bridge = MediaBridge(self.media, self.owner, self.send, self._notify, self.uploads_dir)
+            self.media_bridge = MediaBridge(self.media, self.owner, self.output, self._notify,
+                                            self.uploads_dir)
 
     async def storage_failed(self, exc: StoreError) -> None:
         """The conversation could not be saved (disk full…): say so once, keep talking."""
         log.error("session %s: %s", self.id, exc)
         if not self._storage_warned:
             self._storage_warned = True
-            await self.send({"type": "error", "code": "storage_failed", "recoverable": True,
-                             "message": "this conversation could not be saved; it continues unsaved"})
+            await self.send(events.Error("storage_failed",
+                                         "this conversation could not be saved; it continues unsaved"))
 
     def hotwords(self) -> str:
         """Vocabulary for whisper: the configured words, plus media follow-ups once they make sense."""
@@ -205,16 +211,16 @@ class Session:
             raise SessionError("invalid_session", str(exc)) from exc
         if rebuild:
             self.listening.rebuild()
-        await self.send({"type": "session.updated", "session": self.config.public()})
+        await self.send(events.SessionUpdated(self.config.public()))
 
     async def _on_commit(self, event: dict[str, Any]) -> None:
         # speech.stopped first: a client counting utterances knows them all once `committed` arrives.
         speech = await self.listening.commit()
-        await self.send({"type": "input.committed", "speech": bool(speech)})
+        await self.send(events.InputCommitted(bool(speech)))
 
     async def _on_clear(self, event: dict[str, Any]) -> None:
         self.listening.clear()
-        await self.send({"type": "input.cleared"})
+        await self.send(events.InputCleared())
 
     async def _on_cancel(self, event: dict[str, Any]) -> None:
         await self.interrupt("cancel")
@@ -242,7 +248,7 @@ class Session:
             self._audible = None
 
     async def _on_history(self, event: dict[str, Any]) -> None:
-        await self.send({"type": "conversation", "messages": self.history.messages()})
+        await self.send(events.Conversation(self.history.messages()))
 
     async def _on_media_action(self, event: dict[str, Any]) -> None:
         job_id, action, index = event.get("job_id"), event.get("action"), event.get("index", 0)
@@ -262,10 +268,10 @@ class Session:
             count = self.media_bridge.attach(event.get("upload_ids"))  # type: ignore[arg-type]
         except ValueError as exc:
             raise SessionError("invalid_event", str(exc)) from exc
-        await self.send({"type": "media.attached", "count": count})
+        await self.send(events.MediaAttached(count))
 
     async def _on_ping(self, event: dict[str, Any]) -> None:
-        await self.send({"type": "pong", "id": event.get("id")})
+        await self.send(events.Pong(event.get("id")))
 
     def find_turn(self, turn_id: Any) -> Turn | None:
         """The running, still audible, or remembered turn with this id (the newest when None)."""
@@ -297,14 +303,14 @@ class Session:
         turn = self._current
         if turn is not None and not turn.finished:
             turn.cancel(reason)
-            await self.send({"type": "reply.stop", "turn_id": turn.id, "reason": reason})
+            await self.send(events.ReplyStop(turn.id, reason))
             self._audible = None
             return
         audible = self._audible
         if audible is not None and now < audible.deadline:
             self._audible = None
             audible.turn.stopped_while_playing(reason, now)
-            await self.send({"type": "reply.stop", "turn_id": audible.turn.id, "reason": reason})
+            await self.send(events.ReplyStop(audible.turn.id, reason))
 
     # --- turns ------------------------------------------------------------------------------------
 
@@ -332,6 +338,9 @@ class Session:
 
     # What turns use besides the fields (TurnContext): all output goes through one place.
 
+    async def send(self, event: events.ServerEvent) -> None:
+        await self.output(event.to_dict())
+
     async def send_audio(self, pcm: bytes, rate: int) -> float:
         out_rate = self.config.output_rate
         pcm = resample_pcm16(pcm, rate, out_rate)
@@ -339,7 +348,7 @@ class Session:
         sent = 0.0
         for offset in range(0, len(pcm), frame):
             part = pcm[offset : offset + frame]
-            await self.send(part)
+            await self.output(part)
             sent += duration_ms(len(part), out_rate)
         return sent
 

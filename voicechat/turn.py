@@ -7,8 +7,9 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
+from . import events
 from .audio import duration_ms
 from .engines import Engines
 from .heard import SpokenPiece, heard_words
@@ -40,7 +41,7 @@ class TurnContext(Protocol):
     store: ConversationStore | None
     media_bridge: MediaBridge | None
 
-    async def send(self, event: dict[str, Any]) -> None: ...
+    async def send(self, event: events.ServerEvent) -> None: ...
 
     async def send_audio(self, pcm: bytes, rate: int) -> float:
         """Send reply audio at `rate` in the client's format; returns how many ms of audio went out."""
@@ -115,12 +116,12 @@ class Turn:
         self.finished = False
         self._task: asyncio.Task[None] | None = None
         # While speculative: events and audio the client must not see yet, in order.
-        self._held: list[dict[str, Any] | tuple[bytes, int]] | None = [] if item.held else None
+        self._held: list[events.ServerEvent | tuple[bytes, int]] | None = [] if item.held else None
         self._persist_held = False
 
     # --- output, held back while the turn is speculative ------------------------------------------
 
-    async def send(self, event: dict[str, Any]) -> None:
+    async def send(self, event: events.ServerEvent) -> None:
         if self._held is not None:
             self._held.append(event)
         else:
@@ -186,8 +187,7 @@ class Turn:
         elif (exc := self._task.exception()) is not None:
             log.error("session %s %s failed", self.session.id, self.id, exc_info=exc)
             self.status, self.error_code = "failed", "internal"
-            await self.send({"type": "error", "code": "internal", "recoverable": True,
-                                     "turn_id": self.id, "message": "the turn failed unexpectedly"})
+            await self.send(events.Error("internal", "the turn failed unexpectedly", turn_id=self.id))
         if self.status != "ignored":
             await self._persist()
         await self.send(self._done_event())
@@ -259,9 +259,9 @@ class Turn:
             if self.item.dropped:  # the client deleted it while it was transcribed or stored
                 self.status = "completed"
                 return
-            await self.send({"type": "transcript", "turn_id": self.id, "text": self.user_text,
-                                "language": self.transcript.language if self.transcript else None,
-                                "source": "speech" if self.transcript else "text"})
+            await self.send(events.Transcript(self.id, self.user_text,
+                                              self.transcript.language if self.transcript else None,
+                                              "speech" if self.transcript else "text"))
             session.history.add_user(self.user_text, self)
         if not self.item.respond:
             self.status = "completed"
@@ -315,7 +315,7 @@ class Turn:
         session = self.session
         if remember:
             session.history.add_assistant(self)
-        await self.send({"type": "reply.started", "turn_id": self.id})
+        await self.send(events.ReplyStarted(self.id))
         pieces: asyncio.Queue[SpokenPiece | None] = asyncio.Queue()
         speaker = asyncio.create_task(self._speak(pieces))
         chunker = SentenceChunker(first_chunk_chars=session.settings.tts_first_chunk_chars)
@@ -326,7 +326,7 @@ class Turn:
                     if self.first_token_at is None:
                         self.first_token_at = time.monotonic()
                     self.reply_text += delta
-                    await self.send({"type": "reply.text.delta", "turn_id": self.id, "delta": delta})
+                    await self.send(events.ReplyTextDelta(self.id, delta))
                     for text in chunker.feed(delta):
                         pieces.put_nowait(SpokenPiece(text, 0, 0))
             except ChatError as exc:
@@ -335,8 +335,7 @@ class Turn:
                 pieces.put_nowait(SpokenPiece(text, 0, 0))
             if error is not None:
                 log.warning("session %s %s: %s", session.id, self.id, error.message)
-                await self.send({"type": "error", "code": error.code, "message": error.message,
-                                 "recoverable": True, "turn_id": self.id})
+                await self.send(events.Error(error.code, error.message, turn_id=self.id))
                 line = BUSY_APOLOGY if error.code == "chat_busy" else APOLOGY
                 pieces.put_nowait(SpokenPiece(line, 0, 0, apology=True))
             pieces.put_nowait(None)
@@ -357,22 +356,21 @@ class Turn:
         except SttBusy as exc:
             log.warning("session %s %s: transcription refused: %s", session.id, self.id, exc)
             self.status, self.error_code = "failed", "stt_busy"
-            await self.send({"type": "error", "code": "stt_busy", "recoverable": True, "turn_id": self.id,
-                             "message": "the server is too busy to transcribe that; please say it again"})
+            message = "the server is too busy to transcribe that; please say it again"
+            await self.send(events.Error("stt_busy", message, turn_id=self.id))
             return False
         except Exception as exc:  # a model failure is this turn's problem, not the session's
             log.exception("session %s %s: transcription failed", session.id, self.id)
             self.status, self.error_code = "failed", "stt_failed"
-            await self.send({"type": "error", "code": "stt_failed", "recoverable": True,
-                                "turn_id": self.id, "message": f"transcription failed: {type(exc).__name__}"})
+            await self.send(events.Error("stt_failed", f"transcription failed: {type(exc).__name__}",
+                                         turn_id=self.id))
             return False
         self.transcript_at = time.monotonic()
         self.user_text = self.transcript.text
         reason = ignore_reason(self.transcript)
         if reason is not None:
             self.status = "ignored"
-            await self.send({"type": "transcript.ignored", "turn_id": self.id, "reason": reason,
-                                "text": self.transcript.text})
+            await self.send(events.TranscriptIgnored(self.id, reason, self.transcript.text))
             return False
         return True
 
@@ -389,9 +387,8 @@ class Turn:
                     if self.first_audio_at is None:
                         self.first_audio_at = time.monotonic()
                         self.tts_engine = engine
-                        await self.send({"type": "reply.audio.start", "turn_id": self.id,
-                                            "format": session.config.output_format,
-                                            "rate": session.config.output_rate, "channels": 1})
+                        await self.send(events.ReplyAudioStart(self.id, session.config.output_format,
+                                                               session.config.output_rate))
                     # The piece's length is known before its frames go out, so a cut mid-piece
                     # maps played time onto the right share of its words.
                     piece.end_ms += duration_ms(len(chunk.pcm), chunk.rate)
@@ -399,8 +396,7 @@ class Turn:
             except TTSError as exc:
                 if not reported:  # the text still reaches the client; one error per turn is enough
                     reported = True
-                    await self.send({"type": "error", "code": "tts_failed", "recoverable": True,
-                                        "turn_id": self.id, "message": str(exc)})
+                    await self.send(events.Error("tts_failed", str(exc), turn_id=self.id))
             piece.synthesized = True
 
     def _timings(self) -> dict[str, int | None]:
@@ -412,23 +408,10 @@ class Turn:
             "stt_ms": round(self.transcript.elapsed_ms) if self.transcript else None,
         }
 
-    def _done_event(self) -> dict[str, Any]:
-        event: dict[str, Any] = {
-            "type": "turn.done",
-            "turn_id": self.id,
-            "status": self.status,
-            "user_text": self.user_text,
-            "text": self.heard_text(),
-            "audio_ms": round(self.audio_ms),
-            "tts_engine": self.tts_engine,
-            "timings": self._timings(),
-        }
-        if self.stop_reason:
-            event["reason"] = self.stop_reason
-        if self.error_code:
-            event["error"] = self.error_code
-        if self.media_job_id:
-            event["media_job_id"] = self.media_job_id
-        if self.item.speculative:
-            event["speculative"] = True  # started at a pause, before the hangover confirmed the end
-        return event
+    def _done_event(self) -> events.TurnDone:
+        return events.TurnDone(
+            turn_id=self.id, status=self.status, user_text=self.user_text, text=self.heard_text(),
+            audio_ms=round(self.audio_ms), tts_engine=self.tts_engine, timings=self._timings(),
+            reason=self.stop_reason or None, error=self.error_code or None,
+            media_job_id=self.media_job_id or None, speculative=True if self.item.speculative else None,
+        )

@@ -57,6 +57,7 @@ class ScriptedChat:
 
     description = "scripted chat"
     supports_tools = False
+    remote = False
 
     def __init__(self, default: str = "Hello there. How can I help?") -> None:
         self.default = default

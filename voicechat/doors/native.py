@@ -12,6 +12,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from .. import events
 from ..audio import SUPPORTED_RATES
 from ..protocol import PROTOCOL_VERSION
 from ..security import principal_user
@@ -19,10 +20,6 @@ from ..session import Session, SessionError
 from . import end_session
 
 log = logging.getLogger(__name__)
-
-
-def _error(code: str, message: str, recoverable: bool = True) -> dict[str, Any]:
-    return {"type": "error", "code": code, "message": message, "recoverable": recoverable}
 
 
 async def native_door(websocket: WebSocket) -> None:
@@ -43,26 +40,25 @@ async def native_door(websocket: WebSocket) -> None:
             else:
                 await websocket.send_text(json.dumps(item, ensure_ascii=False))
 
-    session = Session(engines=state.engines, settings=settings, send=send, media=state.media,
+    session = Session(engines=state.engines, settings=settings, output=send, media=state.media,
                       store=state.store, uploads_dir=state.uploads_dir, owner=principal_user(websocket.state))
     writer = asyncio.create_task(pump(), name=f"{session.id}-writer")
     state.sessions.add(session)
     await session.start()
     close_code, close_reason = 1000, None
-    await send({
-        "type": "ready",
-        "protocol": PROTOCOL_VERSION,
-        "session_id": session.id,
-        "session": session.config.public(),
-        "limits": {
+    await session.send(events.Ready(
+        protocol=PROTOCOL_VERSION,
+        session_id=session.id,
+        session=session.config.public(),
+        limits={
             "max_message_bytes": settings.max_message_bytes,
             "max_text_chars": settings.max_text_chars,
             "max_utterance_s": settings.vad_max_utterance_s,
             "input_rates": list(SUPPORTED_RATES),
             "output_formats": ["pcm16"],
         },
-        "engines": state.engines.describe(),
-    })  # fmt: skip
+        engines=state.engines.describe(),
+    ))
     try:
         stop = asyncio.create_task(session.stop_requested.wait())
         while True:
@@ -74,8 +70,8 @@ async def native_door(websocket: WebSocket) -> None:
                 if stop.done():
                     close_code, close_reason = 1001, "server shutting down"
                 else:
-                    await send(_error("idle_timeout", f"no message for {settings.idle_timeout_s:g} s; "
-                                      "closing", recoverable=False))
+                    idle = f"no message for {settings.idle_timeout_s:g} s; closing"
+                    await session.send(events.Error("idle_timeout", idle, recoverable=False))
                 break
             message = receive.result()
             if message["type"] == "websocket.disconnect":
@@ -83,7 +79,7 @@ async def native_door(websocket: WebSocket) -> None:
             try:
                 await _dispatch(session, message, settings.max_message_bytes)
             except SessionError as exc:
-                await send(_error(exc.code, exc.message))
+                await session.send(exc.event())
             if writer.done():
                 break
     except WebSocketDisconnect:

@@ -13,6 +13,7 @@ import binascii
 import json
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,9 +100,9 @@ class RealtimeTranslator:
         if isinstance(event, bytes):
             self._audio(event)
             return
-        handler = getattr(self, "_on_" + event["type"].replace(".", "_"), None)
+        handler = _NATIVE_HANDLERS.get(event["type"])
         if handler is not None:
-            handler(event)
+            handler(self, event)
 
     def _audio(self, pcm: bytes) -> None:
         response = next(reversed(self.responses.values()), None)
@@ -253,12 +254,12 @@ class RealtimeTranslator:
     async def handle(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         event_id = event.get("event_id")
-        handler = getattr(self, "_client_" + kind.replace(".", "_"), None) if isinstance(kind, str) else None
+        handler = _CLIENT_HANDLERS.get(kind) if isinstance(kind, str) else None
         if handler is None:
             self.error("unknown_event", f"unknown event type {kind!r}", event_id, param="type")
             return
         try:
-            await handler(event)
+            await handler(self, event)
         except SessionError as exc:
             self.error(exc.code, exc.message, event_id)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -356,6 +357,35 @@ class RealtimeTranslator:
         return self.items[item_id]
 
 
+# One registry each way: native event type -> its translation, Realtime client event type -> its handler.
+_NATIVE_HANDLERS: dict[str, Callable[[RealtimeTranslator, dict[str, Any]], None]] = {
+    "transcript.partial": RealtimeTranslator._on_transcript_partial,
+    "speech.started": RealtimeTranslator._on_speech_started,
+    "speech.stopped": RealtimeTranslator._on_speech_stopped,
+    "input.committed": RealtimeTranslator._on_input_committed,
+    "input.cleared": RealtimeTranslator._on_input_cleared,
+    "transcript": RealtimeTranslator._on_transcript,
+    "transcript.ignored": RealtimeTranslator._on_transcript_ignored,
+    "reply.started": RealtimeTranslator._on_reply_started,
+    "reply.text.delta": RealtimeTranslator._on_reply_text_delta,
+    "turn.done": RealtimeTranslator._on_turn_done,
+    "error": RealtimeTranslator._on_error,
+    "session.updated": RealtimeTranslator._on_session_updated,
+}
+_CLIENT_HANDLERS: dict[str, Callable[[RealtimeTranslator, dict[str, Any]], Awaitable[None]]] = {
+    "session.update": RealtimeTranslator._client_session_update,
+    "input_audio_buffer.append": RealtimeTranslator._client_input_audio_buffer_append,
+    "input_audio_buffer.commit": RealtimeTranslator._client_input_audio_buffer_commit,
+    "input_audio_buffer.clear": RealtimeTranslator._client_input_audio_buffer_clear,
+    "conversation.item.create": RealtimeTranslator._client_conversation_item_create,
+    "conversation.item.retrieve": RealtimeTranslator._client_conversation_item_retrieve,
+    "conversation.item.truncate": RealtimeTranslator._client_conversation_item_truncate,
+    "conversation.item.delete": RealtimeTranslator._client_conversation_item_delete,
+    "response.create": RealtimeTranslator._client_response_create,
+    "response.cancel": RealtimeTranslator._client_response_cancel,
+}
+
+
 async def realtime_door(websocket: WebSocket) -> None:
     """Serve one Realtime client."""
     state = websocket.app.state
@@ -371,7 +401,7 @@ async def realtime_door(websocket: WebSocket) -> None:
         if translator is not None:
             await translator.on_native(item)
 
-    session = Session(engines=state.engines, settings=settings, send=send, media=state.media,
+    session = Session(engines=state.engines, settings=settings, output=send, media=state.media,
                       store=state.store, uploads_dir=state.uploads_dir, door="realtime",
                       owner=principal_user(websocket.state))
     translator = RealtimeTranslator(session=session, out=out, beta=beta, model=model)

@@ -246,7 +246,7 @@ class WyomingDoor:
         """The session behind a Home Assistant conversation, so follow-ups keep their history."""
         session = self.conversations.pop(conversation_id, None)
         if session is None:
-            session = Session(engines=self.text_engines, settings=self.settings, send=_discard,
+            session = Session(engines=self.text_engines, settings=self.settings, output=_discard,
                               media=getattr(self.state, "media", None),
                               store=getattr(self.state, "store", None), door="wyoming",
                               uploads_dir=getattr(self.state, "uploads_dir", None))
@@ -416,7 +416,7 @@ class WyomingHandler(AsyncEventHandler):
                 events.put_nowait(item)
 
         session = await self.door.conversation(conversation_id)
-        session.send = collect
+        session.output = collect
         try:
             await session.handle({"type": "text", "text": text[: self.settings.max_text_chars]})
             await self.write_event(HandledStart(context=context).event())
@@ -442,4 +442,4 @@ class WyomingHandler(AsyncEventHandler):
                 log.warning("wyoming: conversation %s failed: %s", conversation_id, failed)
                 await self.write_event(NotHandled(text=APOLOGY, context=context).event())
         finally:
-            session.send = _discard
+            session.output = _discard

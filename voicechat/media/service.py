@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from voicechat.events import MediaJob as MediaJobEvent
 from voicechat.media.config import MediaSettings, NotConfigured, ProviderSet, build_providers
 from voicechat.media.jobs import FOLLOW_UP_ACTIONS, Job, JobStatus, MediaRequest
 from voicechat.media.providers.base import MediaProvider, ProviderError, ProviderUpdate
@@ -187,7 +188,7 @@ class MediaService:
         return _copy(job)
 
     def _publish(self, job: Job, event: str, message: str = "") -> None:
-        update = {"type": "media.job", "event": event, "job": job.to_public_dict(), "message": message}
+        update = MediaJobEvent(event, job.to_public_dict(), message).to_dict()
         for owner in (job.owner, ALL_OWNERS):
             for queue in self._subscribers.get(owner, ()):
                 if queue.full():
