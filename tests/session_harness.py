@@ -97,6 +97,10 @@ class Harness:
 
         return await asyncio.wait_for(found(), WAIT_S)
 
+    async def until(self, happened: asyncio.Event) -> None:
+        """Wait for an engine's signal (bounded: a broken turn fails the test, it does not hang it)."""
+        await asyncio.wait_for(happened.wait(), WAIT_S)
+
     def kinds(self) -> list[str]:
         return [e["type"] for e in self.events]
 

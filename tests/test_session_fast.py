@@ -53,7 +53,7 @@ async def test_a_right_speculation_is_released_at_the_end_of_speech() -> None:
         h.chat.gate, h.chat.gate_after = asyncio.Event(), 3
         await h.speech_started()
         await h.paused(utterance)
-        await h.chat.stalled.wait()  # the speculative turn has transcribed and written three words…
+        await h.until(h.chat.stalled)  # the speculative turn has transcribed and written three words…
         assert h.kinds() == ["speech.started"]  # …but nothing of it reached the client
         h.chat.gate.set()
         await h.stopped(utterance)
@@ -70,7 +70,7 @@ async def test_a_wrong_speculation_never_reaches_the_client_or_the_history() -> 
         h.chat.replies = ["First guess answer.", "The real answer."]
         await h.speech_started()
         await h.paused(h.utterance("turn on"))
-        await h.chat.started.wait()
+        await h.until(h.chat.started)
         await h.resumed()  # speech went on: the bet is off
         await h.stopped(h.utterance("turn on the kitchen lights"))
         done = await h.next("turn.done")
@@ -113,7 +113,7 @@ async def test_a_sentence_still_being_synthesized_was_not_heard() -> None:
         h.chat.default = "Hello there. I can tell you all about the moon."
         h.tts.hold_at = "about"  # the second sentence is half synthesized when the user speaks
         await h.send("text", text="Tell me about the moon")
-        await h.tts.holding.wait()
+        await h.until(h.tts.holding)
         await h.send("playback", played_ms=2 * MS_PER_WORD + 5 * MS_PER_WORD)  # all the audio there is
         await h.speech_started()
         done = await h.next("turn.done")
@@ -129,7 +129,7 @@ async def test_a_sentence_not_yet_synthesized_at_all_was_not_heard() -> None:
         h.chat.default = "Hello there. Goodbye now."
         h.tts.hold_at = "Goodbye"  # no audio of the second sentence exists yet
         await h.send("text", text="Hi")
-        await h.tts.holding.wait()
+        await h.until(h.tts.holding)
         await h.send("playback", played_ms=2 * MS_PER_WORD)
         await h.speech_started()
         done = await h.next("turn.done")
