@@ -102,3 +102,9 @@ def test_no_import_cycle_in_the_package() -> None:
 def test_no_oversized_module(path: Path) -> None:
     lines = len(path.read_text().splitlines())
     assert lines <= MAX_MODULE_LINES, f"{path.name} has {lines} lines; split it by concern"
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "static").rglob("*.js")), ids=lambda p: p.name)
+def test_no_oversized_page_script(path: Path) -> None:
+    lines = len(path.read_text().splitlines())
+    assert lines <= MAX_PAGE_SCRIPT_LINES, f"{path.name} has {lines} lines; split it by concern"
