@@ -30,11 +30,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import jiwer  # noqa: E402
 import numpy as np  # noqa: E402
 
 from tests.fakes.http import ServerThread  # noqa: E402
-from tests.speech import piper_speech, silence  # noqa: E402
+from tests.speech import piper_speech, silence, wer  # noqa: E402
 from tests.wsclient import NativeClient  # noqa: E402
 from voicechat.app import create_app  # noqa: E402
 from voicechat.audio import pcm16_to_float  # noqa: E402
@@ -283,9 +282,9 @@ def summarize(rows: list[dict[str, Any]], hangover_ms: int, engines: dict[str, A
             lambda r: first_audio("hangover")(r) - first_audio("speculative")(r)),
     })
     refs = " ".join(normalise(r["text"]) for r in rows)
-    wers = {mode: jiwer.wer(refs, " ".join(normalise(r[mode]["done"]["user_text"]) for r in rows))
+    wers = {mode: wer(refs, " ".join(normalise(r[mode]["done"]["user_text"]) for r in rows))
             for mode in MODES}
-    wers["raw"] = jiwer.wer(refs, " ".join(normalise(r["raw"]["text"]) for r in rows))
+    wers["raw"] = wer(refs, " ".join(normalise(r["raw"]["text"]) for r in rows))
     print(f"\n{len(rows)} utterances, VAD hangover {hangover_ms} ms")
     for role, text in engines.items():
         print(f"  {role}: {text}")

@@ -68,11 +68,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import jiwer  # noqa: E402
 import numpy as np  # noqa: E402
 import websockets  # noqa: E402
 
-from tests.speech import piper_speech, silence  # noqa: E402
+from tests.speech import piper_speech, silence, wer  # noqa: E402
 from tests.wsclient import NativeClient  # noqa: E402
 from voicechat.stt import normalise  # noqa: E402
 
@@ -714,7 +713,7 @@ def summarize(run: Run, wall_s: float, cpu_s: float) -> dict[str, Any]:
         "refusals": len(run.refusals),
         "exact_match": round(sum(a == b for a, b in zip(refs, hyps, strict=True)) / len(refs), 3)
         if refs else None,
-        "wer": round(float(jiwer.wer(refs, hyps)), 3) if refs else None,
+        "wer": round(wer(refs, hyps), 3) if refs else None,
         "scored": len(refs), "extras": extras, "wall_s": round(wall_s, 1),
         "server_cpu_s": round(cpu_s, 1),
     }  # fmt: skip

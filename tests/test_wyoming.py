@@ -12,8 +12,7 @@ from wyoming.info import Describe, Info
 from wyoming.ping import Ping, Pong
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
 
-from tests.speech import piper_speech, silence
-from tests.test_rest import MAX_WER, wer
+from tests.speech import MAX_WER, piper_speech, silence, wer
 from voicechat.audio import resample_pcm16, rms_dbfs
 from voicechat.doors.wyoming import RemoteBindRefused, check_bind
 
