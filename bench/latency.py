@@ -194,7 +194,7 @@ async def barge_in_trial(url: str, rate: int = 16000) -> float:
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     # Greedy decoding by default: both servers and the raw call then get the same reply to the same words.
     overrides: dict[str, Any] = {"port": 0, "vad_hangover_ms": args.hangover_ms,
-                                 "chat_temperature": args.temperature}
+                                 "chat_temperature": args.temperature, "local_temperature": args.temperature}
     if args.chat_url:
         overrides.update(openai_api_base_url=args.chat_url, chat_model=args.chat_model)
     settings = Settings(**overrides)

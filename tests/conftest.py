@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.fakes.http import ServerThread
-from tests.fakes.openai_chat import FakeOpenAIChat
+from tests.fakes.openai_chat import TOOL_ARGUMENTS, FakeOpenAIChat
 from voicechat.app import create_app
 from voicechat.media.config import ProviderSet
 from voicechat.media.service import MediaService
@@ -50,6 +50,7 @@ def _reset_fake(request: pytest.FixtureRequest) -> None:
     if "fake_chat" in request.fixturenames:
         fake = request.getfixturevalue("fake_chat")
         fake.mode = "ok"
+        fake.tool_call = ("generate_image", TOOL_ARGUMENTS)
         fake.requests.clear()
 
 

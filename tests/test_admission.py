@@ -14,6 +14,7 @@ from tests.wsclient import NativeClient
 from voicechat.audio import wav_bytes
 from voicechat.llm import ChatError, LocalChat
 from voicechat.sentences import SentenceChunker, clean_for_speech
+from voicechat.settings import Settings
 
 
 async def test_a_busy_speech_model_refuses_new_sessions_with_1013(start_server, fake_chat):
@@ -37,8 +38,14 @@ async def test_a_busy_speech_model_refuses_new_sessions_with_1013(start_server, 
     await client.close()
 
 
+def tiny_settings(**overrides: object) -> Settings:
+    """The queueing logic does not depend on the model: the tiny one writes long replies fast, and
+    without a system prompt (these ask the model directly) it tells stories where the default refuses."""
+    return make_settings(local_model="tiny", **overrides)
+
+
 async def test_queued_local_replies_make_the_chat_model_refuse_new_sessions():
-    chat = LocalChat(make_settings(chat_admission_wait_ms=1))
+    chat = LocalChat(tiny_settings(chat_admission_wait_ms=1))
     assert chat.overloaded() is None
     reply = chat.stream([{"role": "user", "content": "Tell me a long story about a dragon."}])
     await anext(reply)  # a reply is being written: one more would wait for it
@@ -49,7 +56,7 @@ async def test_queued_local_replies_make_the_chat_model_refuse_new_sessions():
 
 
 async def test_a_reply_that_would_wait_too_long_is_refused_at_once():
-    chat = LocalChat(make_settings(chat_max_wait_ms=1))
+    chat = LocalChat(tiny_settings(chat_max_wait_ms=1))
     first = chat.stream([{"role": "user", "content": "Tell me a long story about a dragon."}])
     await anext(first)
     with pytest.raises(ChatError) as busy:
@@ -63,8 +70,8 @@ async def test_a_reply_that_would_wait_too_long_is_refused_at_once():
 
 async def test_a_reply_that_waited_past_the_limit_is_refused_when_its_turn_comes():
     # The queue estimate (one reply ~1.5 s) lets the second reply in; the first one then writes for longer.
-    chat = LocalChat(make_settings(chat_max_wait_ms=1600, chat_brief_when_busy=False, chat_temperature=0.0,
-                                   chat_max_tokens=300))
+    chat = LocalChat(tiny_settings(chat_max_wait_ms=1600, chat_brief_when_busy=False,
+                                   chat_max_tokens=300, local_max_sentences=0))
     story = [{"role": "user", "content": "Tell me a long story about a dragon, with many details."}]
     first = chat.stream(story)
     await anext(first)
@@ -79,7 +86,7 @@ async def test_a_reply_that_waited_past_the_limit_is_refused_when_its_turn_comes
 
 
 async def test_while_others_wait_a_local_reply_ends_after_its_first_sentence():
-    chat = LocalChat(make_settings(chat_temperature=0.0, chat_max_wait_ms=0))
+    chat = LocalChat(tiny_settings(chat_max_wait_ms=0))
     story = [{"role": "user", "content": "Tell me a long story about a dragon."}]
     alone = "".join([piece async for piece in chat.stream(story)])
     assert len(SentenceChunker(first_chunk_chars=10_000).feed(alone)) >= 2, alone  # it says several

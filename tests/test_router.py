@@ -207,7 +207,7 @@ def test_animate_a_previous_picture():
 
 def test_tool_schema_and_tool_calls():
     names = [tool["function"]["name"] for tool in MEDIA_TOOLS]
-    assert names == ["generate_image", "generate_music", "generate_video", "act_on_media"]
+    assert names == ["generate_image", "generate_music", "generate_video", "act_on_media", "use_pictures"]
     for tool in MEDIA_TOOLS:
         assert tool["type"] == "function" and tool["function"]["parameters"]["type"] == "object"
         json.dumps(tool)

@@ -35,6 +35,14 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    from .bundles import ModelFileError
+    from .models import check_bundled
+
+    try:  # a missing or altered model file is one clear line, before anything starts
+        check_bundled(settings)
+    except ModelFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     app = create_app(settings)
     config = uvicorn.Config(
         app,

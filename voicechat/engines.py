@@ -8,6 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from .bundles import ModelFileError
 from .capabilities import Counted, Queued, Reporting
 from .cpu import GATE
 from .llm import ChatEngine, create_chat
@@ -85,9 +86,10 @@ def load_engines(settings: Settings) -> Engines:
         chat = create_chat(settings)  # a remote client is cheap; its settings may differ per app
     else:
         chat = _shared(
-            ("chat", settings.local_model, settings.local_context, settings.local_threads,
+            ("chat", settings.local_model, str(settings.models_dir), settings.local_max_sentences,
+             settings.system_prompt, settings.local_context, settings.local_threads,
              settings.chat_admission_wait_ms, settings.chat_max_wait_ms,
-             settings.chat_max_tokens, settings.chat_temperature, settings.chat_brief_when_busy),
+             settings.chat_max_tokens, settings.local_temperature, settings.chat_brief_when_busy),
             lambda: create_chat(settings),
         )  # fmt: skip
     tts = create_tts_shared(settings)
@@ -104,6 +106,8 @@ def create_tts_shared(settings: Settings) -> FallbackTTS:
     if settings.tts_engine != "espeak":
         try:
             piper = _shared(("piper", settings.piper_voice), lambda: PiperTTS(settings))
+        except ModelFileError:  # an altered bundled voice is refused, never replaced by another one
+            raise
         except Exception as exc:  # espeak-ng still speaks
             log.warning("Piper voice unavailable: %s", exc)
     chain = create_tts(settings, piper=piper)

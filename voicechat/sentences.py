@@ -30,6 +30,14 @@ def ends_sentence(text: str) -> bool:
     return last_word not in _ABBREVIATIONS and not re.search(r"\d\.$", stripped)
 
 
+def starts_new_sentence(written: str, delta: str) -> bool:
+    """Whether the streamed `delta` begins a new sentence after `written` ended one. A final "." is only
+    sure once the text after it is seen: a space or a line break (or CJK punctuation, which needs none)."""
+    if not delta.strip() or not ends_sentence(written):
+        return False
+    return written[-1:].isspace() or delta[:1].isspace() or written.rstrip()[-1:] in "。！？"
+
+
 class SentenceChunker:
     """Feed text deltas; get back pieces ready to synthesize."""
 

@@ -135,9 +135,20 @@ class Settings(BaseSettings):
     )
     chat_timeout_s: float = Field(30.0, description="Seconds without any data before the chat call fails.")
     chat_max_tokens: int = Field(300, description="Upper bound on one reply's tokens.")
-    chat_temperature: float = Field(0.7, description="Sampling temperature.")
+    chat_temperature: float = Field(0.7, description="Sampling temperature of the OpenAI-compatible model.")
     local_model: str = Field(
-        "bundled", description="GGUF file for the local model; `bundled` = SmolLM2-135M-Instruct."
+        "default",
+        description="The local chat model: `default` (bundled Qwen2.5-Coder-0.5B-Instruct), `tiny` (bundled "
+        "SmolLM2-135M: fast, knows little), `quality` (Qwen2.5-Coder-1.5B-Instruct, the `quality` pip extra, "
+        "1.1 GB), or a GGUF file path.",
+    )
+    local_max_sentences: int = Field(
+        3, description="Local model only: a reply ends after this many sentences (spoken replies stay short; "
+        "0 = no limit).",
+    )
+    local_temperature: float = Field(
+        0.0, description="Sampling temperature of the local model (0 = greedy: small models get facts right "
+        "more often, and the same words get the same reply).",
     )
     local_context: int = Field(2048, description="Context window of the local model (tokens).")
     local_threads: int = Field(
@@ -149,8 +160,9 @@ class Settings(BaseSettings):
         "a reply's first sentence is synthesized (what someone is waiting for goes first).",
     )
     system_prompt: str = Field(
-        "You are a friendly voice assistant. Answer in one to three short spoken sentences. "
-        "Do not use lists, markdown or emoji.",
+        "You are a friendly voice assistant, and everything you write is read aloud. Answer in one to three "
+        "short, plain spoken sentences. Never use lists, markdown, code or emoji. Always answer in the "
+        "language the user speaks.",
         description="Default system prompt.",
     )
     history_max_chars: int = Field(6000, description="Conversation kept for the model, in characters.")

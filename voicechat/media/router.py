@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from voicechat.media import picture_intents
 from voicechat.media.jobs import Job, JobStatus, MediaKind, MediaRequest
 
 
@@ -32,11 +33,21 @@ class MediaRoute:
     # "animate the second one": the picture job to start from, and which of its images (1-4; 0 = main).
     source_job_id: str | None = None
     source_index: int = 0
+    action: str = ""  # blend, face_swap, describe…; "" = the kind's default (imagine, generate)
 
     def to_request(self) -> MediaRequest:
         return MediaRequest(
-            kind=self.kind, prompt=self.prompt, provider=self.provider_hint, options=dict(self.options)
+            kind=self.kind,
+            prompt=self.prompt,
+            action=self.action,
+            provider=self.provider_hint,
+            options=dict(self.options),
         )
+
+    @property
+    def uses_pictures(self) -> str:
+        """The picture action (blend, face_swap, describe, dance, animate) this route needs pictures for."""
+        return str(self.options.get("uses_pictures") or "")
 
 
 @dataclass(frozen=True)
@@ -46,7 +57,14 @@ class ActionRoute:
     index: int  # 1-4; 0 for reroll
 
 
-Route = ChatRoute | MediaRoute | ActionRoute
+@dataclass(frozen=True)
+class RepeatRoute:
+    """ "Again" / "another one like that" after a request that is no Midjourney grid: the same request."""
+
+    job_id: str
+
+
+Route = ChatRoute | MediaRoute | ActionRoute | RepeatRoute
 
 _I = re.IGNORECASE
 
@@ -87,7 +105,7 @@ _LINK = (
 )
 
 # fmt: off
-_PROVIDERS = {
+PROVIDERS = {
     "midjourney": "midjourney", "mid journey": "midjourney", "mj": "midjourney", "dall-e": "openai",
     "dalle": "openai", "dall e": "openai", "dall-e 3": "openai", "dall-e-3": "openai", "gpt image": "openai",
     "gpt-image-1": "openai", "openai": "openai", "ideogram": "ideogram", "suno": "suno", "udio": "udio",
@@ -95,7 +113,7 @@ _PROVIDERS = {
     "可灵": "kling", "pika": "pika", "pixverse": "pixverse", "viggle": "viggle",
 }
 # fmt: on
-_PROVIDER_NAMES = "|".join(sorted((re.escape(n) for n in _PROVIDERS), key=len, reverse=True))
+_PROVIDER_NAMES = "|".join(sorted((re.escape(n) for n in PROVIDERS), key=len, reverse=True))
 _HINT_TAIL = re.compile(
     rf"[\s,]+(?:with|using|via|on|in|through|by)\s+({_PROVIDER_NAMES})\s*[.!?。！？]*$", _I
 )
@@ -136,10 +154,10 @@ def _hint(text: str) -> tuple[str, str | None]:
     """Take "with Midjourney" / "Midjourney, draw…" / "用可灵…" out of the text."""
     match = _HINT_TAIL.search(text)
     if match:
-        return text[: match.start()], _PROVIDERS[match.group(1).lower()]
+        return text[: match.start()], PROVIDERS[match.group(1).lower()]
     match = _HINT_HEAD.match(text)
     if match:
-        return text[match.end() :], _PROVIDERS[(match.group(1) or match.group(2)).lower()]
+        return text[match.end() :], PROVIDERS[(match.group(1) or match.group(2)).lower()]
     return text, None
 
 
@@ -348,14 +366,34 @@ def latest_grid(recent_jobs: Sequence[Job]) -> Job | None:
     return None
 
 
-def _latest_image(recent_jobs: Sequence[Job]) -> Job | None:
+def latest_image(recent_jobs: Sequence[Job]) -> Job | None:
     finished = [j for j in recent_jobs if j.kind is MediaKind.IMAGE and j.status is JobStatus.SUCCEEDED]
     return max(finished, key=lambda j: j.created_at, default=None)
+
+
+_AGAIN = re.compile(
+    r"^(?:(?:do|make|give me)\s+)?(?:another one|one more|another)"
+    r"(?:\s+(?:like that|like this|of those|please))?$|"
+    r"^(?:same again|(?:do|try) (?:it|that) again|again|once more|repeat that|repeat it)$|"
+    r"^(?:再来一个|再来一次|再做一个|再来一张|再做一次|再来|重来)$",
+    _I,
+)
+
+
+def _repeatable(recent_jobs: Sequence[Job]) -> Job | None:
+    """The newest job, when it worked on pictures (blend, face swap, dance…): "again" repeats it."""
+    newest = max(recent_jobs, key=lambda j: j.created_at, default=None)
+    if newest is not None and newest.params.get("uses_pictures") and not newest.parent_job_id:
+        return newest
+    return None
 
 
 def _follow_up(text: str, recent_jobs: Sequence[Job]) -> Route | None:
     # Whisper punctuates pauses: "Upscale, the second one." is still a follow-up.
     text = " ".join(re.sub(r"[,，、;:]", " ", text).split())
+    repeatable = _repeatable(recent_jobs)
+    if repeatable is not None and (_AGAIN.match(text) or _REROLL.match(text) or _ZH_REROLL.match(text)):
+        return RepeatRoute(repeatable.id)
     grid = latest_grid(recent_jobs)
     if grid is not None:
         for patterns, action in (
@@ -369,7 +407,7 @@ def _follow_up(text: str, recent_jobs: Sequence[Job]) -> Route | None:
                     return ActionRoute(grid.id, action, _ORDINALS.get(word.lower(), 0) or int(word))
         if _REROLL.match(text) or _ZH_REROLL.match(text):
             return ActionRoute(grid.id, "reroll", 0)
-    picture = _latest_image(recent_jobs)
+    picture = latest_image(recent_jobs)
     match = _ZH_ANIMATE.match(text) or re.match(
         rf"^{_POLITE}animate\s+(?:it|this|that|{_ord('o1')})$", text, _I
     )
@@ -391,12 +429,23 @@ def route(text: str, recent_jobs: Sequence[Job] = ()) -> Route:
         return follow_up
     without_hint, hint = _hint(stripped)
     without_hint = _clean(without_hint)
+    on_pictures = picture_intents.picture_intent(without_hint)
+    if on_pictures is not None:
+        return picture_route(on_pictures, hint, recent_jobs)
     found = _chinese(without_hint) if re.search(r"[\u4e00-\u9fff]", without_hint) else _english(without_hint)
     if isinstance(found, MediaRoute):
         return dataclasses.replace(found, provider_hint=hint) if hint else found
     return ChatRoute(text)
 
 
-def provider_named(name: str) -> str | None:
-    """The provider a spoken or written name means ("MJ", "midjourney" -> midjourney), or None."""
-    return _PROVIDERS.get(name.lower())
+def picture_route(intent: dict[str, Any], hint: str | None, recent_jobs: Sequence[Job]) -> MediaRoute:
+    action = intent["action"]
+    picture = latest_image(recent_jobs) if action in ("animate", "describe", "dance") else None
+    return MediaRoute(
+        picture_intents.kind_of(action),
+        intent["prompt"],
+        hint or picture_intents.PROVIDER.get(action),
+        intent["options"],
+        source_job_id=picture.id if picture else None,
+        action=picture_intents.ACTION[action],
+    )

@@ -1,7 +1,7 @@
-"""Media as tools for chat models that call functions: `MEDIA_TOOLS`, and a call of one back to a route.
+"""Media tools offered to a chat model that calls functions, and turning its calls into routes.
 
-The deterministic router (router.py) catches plain requests before the model; these tools catch what it
-misses, from models that support function calling.
+The deterministic router (`router.py`) catches what it can before the model is asked; these tools are
+for what it misses ("I would love to see the sunset over Paris as a watercolor").
 """
 
 from __future__ import annotations
@@ -10,8 +10,17 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from .jobs import Job, MediaKind
-from .router import ActionRoute, ChatRoute, MediaRoute, Route, latest_grid, provider_named
+from voicechat.media import picture_intents
+from voicechat.media.jobs import Job, MediaKind
+from voicechat.media.router import (
+    PROVIDERS,
+    ActionRoute,
+    ChatRoute,
+    MediaRoute,
+    Route,
+    latest_grid,
+    picture_route,
+)
 
 
 def _tool(name: str, description: str, properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
@@ -81,6 +90,26 @@ MEDIA_TOOLS: list[dict[str, Any]] = [
         ["action"],
     ),
 ]
+MEDIA_TOOLS.append(
+    _tool(
+        "use_pictures",
+        "Work on the pictures the user attached (or the last picture made): blend them into one, put the "
+        "face from one picture onto another, describe a picture as prompts, make the person in a picture "
+        "dance like a Viggle dance template, or turn a picture into a video.",
+        {
+            "action": {"type": "string", "enum": list(picture_intents.NEEDS)},
+            "face_from": {
+                "type": "integer",
+                "enum": [1, 2],
+                "description": "Face swap: which picture has the face (the other gets it); default 1.",
+            },
+            "template": {"type": "string", "description": "Dance: the template the user named, if any."},
+            "prompt": {"type": "string", "description": "Video: what should happen, if the user said."},
+            "provider": _PROVIDER_PROP,
+        },
+        ["action"],
+    )
+)
 _TOOL_KINDS = {
     "generate_image": MediaKind.IMAGE,
     "generate_music": MediaKind.MUSIC,
@@ -96,7 +125,7 @@ def route_from_tool_call(
     if name in _TOOL_KINDS:
         options = {k: args[k] for k in ("aspect_ratio", "lyrics", "title", "instrumental") if k in args}
         provider = args.get("provider")
-        provider = provider_named(str(provider)) if provider else None
+        provider = PROVIDERS.get(str(provider).lower()) if provider else None
         return MediaRoute(
             _TOOL_KINDS[name],
             str(args.get("prompt", "")).strip(),
@@ -104,6 +133,19 @@ def route_from_tool_call(
             options,
             source_job_id=args.get("image_job_id"),
         )
+    if name == "use_pictures" and args.get("action") in picture_intents.NEEDS:
+        action = str(args["action"])
+        options: dict[str, Any] = {"uses_pictures": action}
+        if action == "face_swap":
+            options["face_from"] = 2 if args.get("face_from") == 2 else 1
+        template = str(args.get("template") or "").strip()
+        if action == "dance":
+            options["template"] = template
+        provider = args.get("provider")
+        hint = PROVIDERS.get(str(provider).lower()) if provider else None
+        prompt = template if action == "dance" else str(args.get("prompt") or "").strip()
+        intent = {"action": action, "prompt": prompt, "options": options}
+        return picture_route(intent, hint, recent_jobs)
     if name == "act_on_media":
         job_id = args.get("job_id") or getattr(latest_grid(recent_jobs), "id", None)
         if job_id and args.get("action") in ("upscale", "variation", "reroll"):

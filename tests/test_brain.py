@@ -1,0 +1,67 @@
+"""The bundled default brain (Qwen2.5-Coder-0.5B-Instruct) over the real server, typed turns: it answers
+simple factual questions right, in a few plain sentences, in the user's language. And the local reply limit
+holds whatever a model would go on to say. No timing here: speed is bench/latency.py's, accuracy over a
+spoken set is bench/quality.py's."""
+
+from __future__ import annotations
+
+import re
+
+from tests.conftest import make_settings
+from tests.wsclient import NativeClient
+from voicechat.llm import LocalChat
+from voicechat.sentences import SentenceChunker
+
+# (question, any of these in the reply means right): facts a half-billion-parameter model should know.
+QUESTIONS = [
+    ("What is the capital of Japan?", ("tokyo",)),
+    ("What is the largest ocean on Earth?", ("pacific",)),
+    ("Who wrote Romeo and Juliet?", ("shakespeare",)),
+    ("How many minutes are in three hours?", ("180", "one hundred eighty", "one hundred and eighty")),
+    ("At how many degrees Celsius does water boil at sea level?", ("100", "hundred")),
+    ("中国的首都是哪里？", ("北京",)),
+]
+MARKUP = re.compile(r"(\*\*|`|^\s*(?:[-*•]|\d+[.)])\s)", re.MULTILINE)
+
+
+def sentences(text: str) -> int:
+    chunker = SentenceChunker(first_chunk_chars=10_000, max_chars=10_000)
+    return len(chunker.feed(text) + chunker.flush())
+
+
+async def test_the_default_brain_answers_simple_questions_right_briefly_and_in_their_language(start_server):
+    server = start_server()  # the shipped default: no chat server configured, the bundled brain
+    client = await NativeClient.connect(server.ws)
+    ready = client.ready
+    assert "qwen2.5-coder-0.5b-instruct" in ready["engines"]["chat"]
+    replies: list[tuple[str, str]] = []
+    try:
+        for question, _ in QUESTIONS:
+            seen = len(client.events)
+            await client.send({"type": "text", "text": question})
+            done = await client.find("turn.done", timeout=120, after=seen)
+            assert done["status"] == "completed", done
+            # The reply as written (the spoken text may be cut shorter by TTS chunking, never longer).
+            written = "".join(e["delta"] for e in client.events[seen:]
+                              if e["type"] == "reply.text.delta" and e["turn_id"] == done["turn_id"])
+            replies.append((question, written))
+    finally:
+        await client.close()
+    wrong = [(q, r) for (q, keys), (_, r) in zip(QUESTIONS, replies, strict=True)
+             if not any(k in r.lower() for k in keys)]
+    assert not wrong, wrong
+    for question, reply in replies:
+        assert 1 <= sentences(reply) <= 3, (question, reply)
+        assert not MARKUP.search(reply), (question, reply)
+    chinese = replies[-1][1]
+    assert sum("\u4e00" <= ch <= "\u9fff" for ch in chinese) > len(chinese) / 3, chinese  # in Chinese
+
+
+async def test_a_local_reply_ends_after_the_sentence_limit():
+    chat = LocalChat(make_settings(local_model="tiny", local_max_sentences=2))
+    story = [{"role": "user", "content": "Tell me a long story about a dragon."}]
+    written = "".join([piece async for piece in chat.stream(story)])
+    assert sentences(written) == 2, written
+    assert chat.stats["sentence_limit"] == 1
+    unlimited = LocalChat(make_settings(local_model="tiny", local_max_sentences=0))
+    assert sentences("".join([piece async for piece in unlimited.stream(story)])) > 2  # the model says more

