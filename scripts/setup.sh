@@ -35,3 +35,5 @@ fi
 export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON}"
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
 python -m pip install --disable-pip-version-check -q -e ".${extras}"
+# The end-of-turn model: one file out of the pinned pipecat-ai wheel (not the package), both hashes checked.
+python -m voicechat.smart_turn

@@ -51,6 +51,7 @@ class Ready(ServerEvent):
     session: dict[str, Any]
     limits: dict[str, Any]
     engines: dict[str, Any]
+    end_of_turn: dict[str, Any]  # which detector ends a turn: the silence hangover or a model
 
 
 @_server("session.updated")

@@ -4,12 +4,13 @@
         speech started  -> `speech.started`, barge-in
         speech paused   -> end-of-turn guess: a speculative turn on the utterance so far
         speech resumed  -> the guess was wrong: discard it
+        end check       -> the end-of-turn model (smart_turn.py) judges the pause, off the audio path
         speech stopped  -> end of turn: confirm the guess, or queue the utterance; `speech.stopped`
     while speaking     -> partial transcripts, when the speech model has time
 
 Every stage is one method below, in that order. Wake-word gating belongs where speech starts and
-stops (`_on_started`, `_utterance_ends_turn`); an end-of-turn model belongs where a pause is judged
-(`_on_paused`, `_utterance_ends_turn`). The chain talks to its session only through `ListeningHost`.
+stops (`_on_started`, `_utterance_ends_turn`); the end-of-turn model answers in `_check_end`. The chain
+talks to its session only through `ListeningHost`.
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ from .capabilities import PartialTranscripts, backlog, chat_wait_ms
 from .engines import Engines
 from .protocol import SessionConfig
 from .settings import Settings
+from .smart_turn import trails_off
 from .stt import ignore_reason
 from .turn import Turn, TurnInput
 from .vad import (
     VAD_RATE,
+    EndCheck,
     Segmenter,
     SegmenterConfig,
     SegmentEvent,
@@ -80,7 +83,14 @@ class ListeningChain:
         self._partial_mark = 0.0  # voiced ms of the current utterance when the last partial started
         self._utterances = itertools.count(1)
         self._utterance_no = 0
+        self._end_checks: set[asyncio.Task[None]] = set()
+        self._closed = False
         self.rebuild()
+
+    def close(self) -> None:
+        self._closed = True
+        for check in list(self._end_checks):
+            check.cancel()
 
     def rebuild(self) -> None:
         """(Re)build resampler and segmenter for the session's input rate and turn mode."""
@@ -96,6 +106,8 @@ class ListeningChain:
                 min_speech_ms=s.vad_min_speech_ms,
                 max_utterance_s=s.vad_max_utterance_s,
                 speculate_ms=s.vad_speculate_ms if config.turn_mode == "vad" else 0,
+                check_ms=s.end_of_turn_check_ms if self.host.engines.turn_end is not None else 0,
+                patience_ms=s.end_of_turn_max_ms,
             ),
             hold=config.turn_mode == "push_to_talk",
         )
@@ -132,6 +144,12 @@ class ListeningChain:
             self._on_paused(event)
         elif isinstance(event, SpeechResumed):
             self._discard_speculation()
+        elif isinstance(event, EndCheck):
+            # Off the audio path: frames keep flowing (and may resume speech) while the model thinks.
+            task = asyncio.create_task(self._check_end(self.segmenter, event),
+                                       name=f"{self.host.id}-end-check")
+            self._end_checks.add(task)
+            task.add_done_callback(self._end_checks.discard)
         else:
             await self._on_stopped(event)
 
@@ -184,6 +202,41 @@ class ListeningChain:
         ))
         if bet is not None:
             await self._confirm(bet)
+
+    async def _check_end(self, segmenter: Segmenter, check: EndCheck) -> None:
+        """Ask the end-of-turn model about this pause and end the utterance if it says complete."""
+        host = self.host
+        model = host.engines.turn_end
+        assert model is not None
+        bet = self._speculative  # the guess started at this very pause, if any (speech since drops it)
+        complete: bool | None
+        try:
+            complete = await model.is_complete(check.pcm)
+        except Exception as exc:  # the hangover still ends the turn: slower, never stuck
+            log.warning("session %s: end-of-turn check failed (%s); the %d ms hangover ends this turn",
+                        host.id, exc, host.settings.vad_hangover_ms)
+            complete = None
+        if complete and bet is not None and bet.heard is not None and not bet.dropped:
+            # The reply cannot start before this transcript anyway, so reading it costs no time.
+            try:
+                limit_s = host.settings.end_of_turn_max_ms / 1000
+                heard = await asyncio.wait_for(asyncio.shield(bet.heard), limit_s)
+            except TimeoutError:
+                heard = ""
+            if trails_off(heard, host.config.language):
+                complete = False
+                host.engines.counters["end_of_turn_trailing_words"] += 1
+        log.debug("session %s: pause %d judged complete=%s", host.id, check.pause, complete)
+        host.engines.counters[{True: "end_of_turn_complete", False: "end_of_turn_incomplete",
+                               None: "end_of_turn_failed"}[complete]] += 1
+        if segmenter is not self.segmenter or self._closed:
+            return  # the input was rebuilt (session.update) or closed meanwhile
+        stopped = segmenter.decide(check.pause, complete)
+        if stopped is not None:
+            try:
+                await self.on_segment(stopped)
+            except Exception:  # only sending can fail here: the client is gone
+                log.debug("session %s: end of turn after the client left", host.id)
 
     # --- speculative finalization -----------------------------------------------------------------
 

@@ -128,6 +128,7 @@ class Session:
 
     async def close(self) -> None:
         self._closed = True
+        self.listening.close()
         if self.media_bridge is not None:
             await self.media_bridge.close()
         if self._current is not None:

@@ -59,6 +59,21 @@ class Settings(BaseSettings):
         description="Silence after which the reply starts speculatively, held back until the hangover "
         "confirms the end (discarded if speech resumes). 0 = wait for the hangover.",
     )
+    end_of_turn: Literal["smart_turn", "hangover"] = Field(
+        "smart_turn",
+        description="What ends a turn: `smart_turn` (the bundled smart-turn v3.2 model judges each pause: "
+        "complete ends the turn at once, incomplete waits up to END_OF_TURN_MAX_MS; the hangover is the "
+        "fallback when the model file is missing or a check fails) or `hangover` (a fixed silence).",
+    )
+    end_of_turn_check_ms: int = Field(
+        200, ge=30, description="Silence after which the end-of-turn model judges the pause."
+    )
+    end_of_turn_max_ms: int = Field(
+        2500, description="Longest silence inside a turn the model judged incomplete (a thinking pause)."
+    )
+    end_of_turn_threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="Model probability at or above which a turn counts as complete."
+    )
     barge_in: bool = Field(True, description="Speech during a reply interrupts it.")
 
     # --- speech to text -------------------------------------------------------------------------

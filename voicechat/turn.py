@@ -72,10 +72,15 @@ class TurnInput:
     # is held back until `decided` is set: then either it is released (`dropped` False) or thrown away.
     speculative: bool = False
     decided: asyncio.Event | None = None
+    # A speculative utterance's transcript ("" if it failed), as soon as it is known: the end-of-turn check
+    # reads it (a question that trails off on "to" or "the" is not finished, whatever its tone).
+    heard: asyncio.Future[str] | None = None
 
     def __post_init__(self) -> None:
         if self.speculative and self.decided is None:
             self.decided = asyncio.Event()
+        if self.speculative and self.heard is None:
+            self.heard = asyncio.get_running_loop().create_future()
 
     @property
     def held(self) -> bool:
@@ -249,7 +254,7 @@ class Turn:
             reply = session.engines.chat.stream(session.history.for_model(prompt))
             await self._reply(self._text_only(reply), remember=True)
             return
-        if self.item.utterance is not None and not await self._transcribe():
+        if self.item.utterance is not None and not await self._transcribe_telling():
             return
         if self.item.action is None:
             if self._held is not None:
@@ -344,6 +349,15 @@ class Turn:
             speaker.cancel()
         self.status = "failed" if error and not self.reply_text else "completed"
         self.error_code = error.code if error else None
+
+    async def _transcribe_telling(self) -> bool:
+        """Transcribe, and tell whoever waits on `item.heard` what was heard (even when it failed)."""
+        try:
+            return await self._transcribe()
+        finally:
+            heard = self.item.heard
+            if heard is not None and not heard.done():
+                heard.set_result(self.transcript.text if self.transcript is not None else "")
 
     async def _transcribe(self) -> bool:
         session = self.session

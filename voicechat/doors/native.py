@@ -43,6 +43,7 @@ class NativeTranslation:
                 "output_formats": ["pcm16"],
             },
             engines=self.session.engines.describe(),
+            end_of_turn=self.session.engines.end_of_turn(settings),
         ))
 
     async def on_output(self, item: dict[str, Any] | bytes) -> None:
