@@ -4,7 +4,9 @@ import { startHandsFree } from './controls.js';
 import { stopPlayback } from './playback.js';
 import { sessionUpdate } from './settings.js';
 import { showServerInfo } from './settings-form.js';
-import { FALLBACK_RATES, app, connection, conversation, engine, media, remember, send } from './state.js';
+import {
+  FALLBACK_RATES, app, connection, conversation, engine, media, remember, send, uploads,
+} from './state.js';
 import { hideBanner, render, showBanner } from './status.js';
 
 // --- server events ------------------------------------------------------------------------------
@@ -34,6 +36,7 @@ const HANDLERS = {
     sendSessionUpdate();
     if (app.settings.mode === 'vad') startHandsFree();
     loadMediaJobs();
+    uploads.connected();
   },
   'session.updated'(event) {
     app.session = event.session;
@@ -112,6 +115,9 @@ const HANDLERS = {
   },
   'media.job'(event) {
     media.handle(event);
+  },
+  'media.attached'(event) {
+    uploads.handle(event);
   },
 };
 

@@ -8,6 +8,7 @@ import { Connection } from './connection.js';
 import { Conversation } from './conversation.js';
 import { MediaPanel } from './media-panel.js';
 import { loadSettings } from './settings.js';
+import { Uploads } from './uploads.js';
 
 export const FALLBACK_RATES = [8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000];
 export const REPORT_EVERY_MS = 500;
@@ -47,6 +48,14 @@ export const engine = new AudioEngine();
 export const connection = new Connection();
 export const conversation = new Conversation($('#log'), $('#announcer'));
 export const media = new MediaPanel($('#media'), (event) => send(event));
+export const uploads = new Uploads($('#uploads'), {
+  send: (event) => send(event),
+  token: () => connection.token,
+  ask: (text) => {
+    ui.textInput.value = text;
+    ui.textForm.requestSubmit();
+  },
+});
 
 export const app = {
   settings: loadSettings(),
