@@ -221,7 +221,8 @@ def _share(flags: list[bool]) -> float:
 
 def table(results: list[dict[str, Any]]) -> str:
     lines = ["| local model | answers right | right when heard exactly | sentences / reply (max) "
-             "| words / reply (max) | no lists, markdown, code | first audio p50 / p95 | transcript WER | server RSS |",
+             "| words / reply (max) | no lists, markdown, code | first audio p50 / p95 | transcript WER "
+             "| server RSS |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         right = round(r["right"] * r["questions"])
