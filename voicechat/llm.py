@@ -207,13 +207,8 @@ class LocalChat:
             n_threads=settings.local_threads or None,
             verbose=False,
         )
-        # Read the system prompt once now: llama.cpp reuses the cached prefix of the last prompt, so the
-        # first user's reply starts almost as soon as later ones (measured: first token 167 -> 90 ms).
-        self._llama.create_chat_completion(
-            messages=[{"role": "system", "content": settings.system_prompt},
-                      {"role": "user", "content": "Hi"}],
-            max_tokens=1,
-        )
+        self._system_prompt = settings.system_prompt
+        self.warm()
         self.load_ms = (time.perf_counter() - started) * 1000
         # Free the model before interpreter teardown; llama_cpp's own __del__ runs too late and prints errors.
         atexit.register(self._llama.close)
@@ -236,6 +231,16 @@ class LocalChat:
         self.description = f"llama.cpp {name} from {self.source.origin}"
 
     supports_tools = False  # media requests from this model go through the deterministic router
+
+    def warm(self) -> None:
+        """Forget the cached prompt and read the system prompt: llama.cpp reuses the cached prefix of the
+        last prompt, so a new session's first reply starts almost as soon as later ones (first token,
+        Qwen2.5-Coder-0.5B on 2 cores: 1.0 s cold, 0.15-0.2 s with the system prompt cached)."""
+        self._llama.reset()
+        self._llama.create_chat_completion(
+            messages=[{"role": "system", "content": self._system_prompt}, {"role": "user", "content": "Hi"}],
+            max_tokens=1,
+        )
     remote = False
 
     async def stream(
