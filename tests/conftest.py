@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.fakes.http import ServerThread
-from tests.fakes.openai_chat import FakeOpenAIChat
+from tests.fakes.openai_chat import TOOL_ARGUMENTS, FakeOpenAIChat
 from voicechat.app import create_app
 from voicechat.media.config import ProviderSet
 from voicechat.media.service import MediaService
@@ -29,6 +29,9 @@ def make_settings(**overrides: Any) -> Settings:
         "host": "127.0.0.1",
         "port": 0,
         "vad_hangover_ms": 500,
+        # Most tests stream audio faster than real time, where the end-of-turn model's verdict races the
+        # audio already sent; tests/test_end_of_turn.py runs the model in real time on its own servers.
+        "end_of_turn": "hangover",
         # The suite opens hundreds of connections a minute to shared servers; limits are tested on their own.
         "max_connections_per_minute": 0,
         "max_requests_per_minute": 0,
@@ -50,6 +53,7 @@ def _reset_fake(request: pytest.FixtureRequest) -> None:
     if "fake_chat" in request.fixturenames:
         fake = request.getfixturevalue("fake_chat")
         fake.mode = "ok"
+        fake.tool_call = ("generate_image", TOOL_ARGUMENTS)
         fake.requests.clear()
 
 

@@ -238,7 +238,7 @@ async def test_viggle_uploads_the_picture_then_polls_by_ids(make, fake):
     with pytest.raises(ProviderError) as caught:
         await adapter.submit(MediaRequest(MediaKind.VIDEO, "", options={"images": [IMAGE]}))
     assert caught.value.code == "needs_template"
-    request = MediaRequest(MediaKind.VIDEO, "", options={"images": [IMAGE], "template_id": "tpl-7"})
+    request = MediaRequest(MediaKind.VIDEO, "", options={"images": [IMAGE], "template_id": "tpl-robot"})
     job, _ = await drive(adapter, request)
     assert job.status is JobStatus.SUCCEEDED and job.result_urls[0].endswith(".mp4")
     assert fake.sent("/viggle/video-task")[0].json["imageID"] == "img-1"

@@ -7,14 +7,8 @@ import json
 import pytest
 
 from voicechat.media.jobs import Job, JobStatus, MediaKind
-from voicechat.media.router import (
-    MEDIA_TOOLS,
-    ActionRoute,
-    ChatRoute,
-    MediaRoute,
-    route,
-    route_from_tool_call,
-)
+from voicechat.media.router import ActionRoute, ChatRoute, MediaRoute, route
+from voicechat.media.tools import MEDIA_TOOLS, route_from_tool_call
 
 IMAGE, MUSIC, VIDEO = MediaKind.IMAGE, MediaKind.MUSIC, MediaKind.VIDEO
 
@@ -213,7 +207,7 @@ def test_animate_a_previous_picture():
 
 def test_tool_schema_and_tool_calls():
     names = [tool["function"]["name"] for tool in MEDIA_TOOLS]
-    assert names == ["generate_image", "generate_music", "generate_video", "act_on_media"]
+    assert names == ["generate_image", "generate_music", "generate_video", "act_on_media", "use_pictures"]
     for tool in MEDIA_TOOLS:
         assert tool["type"] == "function" and tool["function"]["parameters"]["type"] == "object"
         json.dumps(tool)

@@ -9,11 +9,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .bundles import ModelFileError
+from .capabilities import Counted, Queued, Reporting
 from .cpu import GATE
 from .llm import ChatEngine, create_chat
+from .metrics import Metrics
 from .remote import RemoteSTT, RemoteTTS
 from .scheduler import SttScheduler
 from .settings import Settings
+from .smart_turn import SmartTurn
+from .smart_turn import load as load_smart_turn
 from .stt import SpeechToText, WhisperSTT
 from .tts import FallbackTTS, PiperTTS, create_tts
 
@@ -27,31 +31,44 @@ class Engines:
     stt: SpeechToText
     chat: ChatEngine
     tts: FallbackTTS
+    turn_end: SmartTurn | None = None  # the end-of-turn model; None: the silence hangover decides
     # What this server's sessions did with them (speculative turns started / confirmed / discarded…).
     counters: Counter[str] = field(default_factory=Counter)
+    metrics: Metrics = field(default_factory=Metrics)  # what `/metrics` shows of these sessions' turns
+
+    def __post_init__(self) -> None:
+        self.tts.metrics = self.metrics  # sentence synthesis times and fallbacks
 
     def overloaded(self) -> str | None:
         """Why a new session should be refused now (an engine's queue is too long), or None."""
         for engine in (self.stt, self.chat):
-            check = getattr(engine, "overloaded", None)
-            if check is not None and (reason := check()):
+            if isinstance(engine, Queued) and (reason := engine.overloaded()):
                 return str(reason)
         return None
 
     def load(self) -> dict[str, Any]:
         """The speech model's queue and the counters, for `/health` and benchmarks."""
-        snapshot = getattr(self.stt, "snapshot", None)
-        chat_wait = getattr(self.chat, "estimated_wait_ms", None)
-        chat_stats = getattr(self.chat, "stats", None)
-        return {"stt": snapshot() if snapshot else None, "counters": dict(self.counters),
-                "chat_wait_ms": round(chat_wait()) if chat_wait else None,
-                "chat": dict(chat_stats) if chat_stats is not None else None, "cpu_priority": GATE.snapshot()}
+        chat = self.chat
+        return {"stt": self.stt.snapshot() if isinstance(self.stt, Reporting) else None,
+                "counters": dict(self.counters),
+                "chat_wait_ms": round(chat.estimated_wait_ms()) if isinstance(chat, Queued) else None,
+                "chat": dict(chat.stats) if isinstance(chat, Counted) else None,
+                "cpu_priority": GATE.snapshot()}
+
+    def end_of_turn(self, settings: Settings) -> dict[str, Any]:
+        """Which end-of-turn detector is in force, for `ready` and `/health`."""
+        if self.turn_end is None:
+            return {"detector": "hangover", "hangover_ms": settings.vad_hangover_ms}
+        return {"detector": "smart_turn", "check_ms": settings.end_of_turn_check_ms,
+                "max_ms": settings.end_of_turn_max_ms, "threshold": self.turn_end.threshold,
+                "fallback_hangover_ms": settings.vad_hangover_ms}
 
     def describe(self) -> dict[str, Any]:
         return {
             "stt": self.stt.description,
             "chat": self.chat.description,
             "tts": self.tts.description,
+            "end_of_turn": self.turn_end.description if self.turn_end is not None else "silence hangover",
         }
 
 
@@ -94,7 +111,11 @@ def load_engines(settings: Settings) -> Engines:
         )  # fmt: skip
     tts = create_tts_shared(settings)
     GATE.enabled = settings.cpu_priority  # one CPU per process: the last app loaded decides
-    engines = Engines(stt=stt, chat=chat, tts=tts)
+    turn_end = None
+    if settings.end_of_turn == "smart_turn":
+        turn_end = _shared(("smart_turn", str(settings.models_dir), settings.end_of_turn_threshold),
+                           lambda: load_smart_turn(settings.models_dir, settings.end_of_turn_threshold))
+    engines = Engines(stt=stt, chat=chat, tts=tts, turn_end=turn_end)
     for role, text in engines.describe().items():
         log.info("%s: %s", role, text)
     return engines

@@ -59,6 +59,21 @@ class Settings(BaseSettings):
         description="Silence after which the reply starts speculatively, held back until the hangover "
         "confirms the end (discarded if speech resumes). 0 = wait for the hangover.",
     )
+    end_of_turn: Literal["smart_turn", "hangover"] = Field(
+        "smart_turn",
+        description="What ends a turn: `smart_turn` (the bundled smart-turn v3.2 model judges each pause: "
+        "complete ends the turn at once, incomplete waits up to END_OF_TURN_MAX_MS; the hangover is the "
+        "fallback when the model file is missing or a check fails) or `hangover` (a fixed silence).",
+    )
+    end_of_turn_check_ms: int = Field(
+        200, ge=30, description="Silence after which the end-of-turn model judges the pause."
+    )
+    end_of_turn_max_ms: int = Field(
+        2500, description="Longest silence inside a turn the model judged incomplete (a thinking pause)."
+    )
+    end_of_turn_threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="Model probability at or above which a turn counts as complete."
+    )
     barge_in: bool = Field(True, description="Speech during a reply interrupts it.")
 
     # --- speech to text -------------------------------------------------------------------------
@@ -250,6 +265,24 @@ class Settings(BaseSettings):
     tts_remote_model: str = Field("tts-1", description="Model name sent to the remote TTS server.")
     tts_remote_voice: str = Field("alloy", description="Voice sent to the remote TTS server.")
     remote_timeout_s: float = Field(30.0, description="Seconds a remote STT or TTS call may take.")
+
+    # --- deployment: where data lives, HTTPS, metrics ---------------------------------------------
+    home: Path | None = Field(
+        None,
+        description="Folder where relative paths (`models/`, `data/…`) are kept. Unset = the working folder "
+        "when writable, else `/var/lib/voicechat` (root) or `$XDG_DATA_HOME/voicechat` "
+        "(`~/.local/share/voicechat`).",
+    )
+    tls_cert: Path | None = Field(None, description="PEM certificate (chain): serve HTTPS and WSS.")
+    tls_key: Path | None = Field(None, description="PEM private key of `VOICECHAT_TLS_CERT`.")
+    tls_self_signed: bool = Field(
+        False, description="Serve HTTPS with a self-signed certificate for this machine's names and "
+        "addresses, made once in `data/tls/` (its SHA-256 fingerprint is logged).",
+    )
+    metrics_public: bool = Field(
+        False, description="Serve `/metrics` without a token even when tokens are set (a private scrape "
+        "network).",
+    )
 
     @field_validator("stt_url", "tts_url", "wyoming_uri")
     @classmethod

@@ -97,9 +97,29 @@ def _mj_fetch(state: Any, task_id: str) -> Any:
         data["imageUrls"] = [{"url": f"{CDN}/mj/{task_id}_{i}.png"} for i in range(4)]
         if task["action"] == "DESCRIBE":
             data["properties"] = {"finalPrompt": "1\ufe0f\u20e3 a red fox in the snow --ar 1:1"}
-        if state.mj_buttons:
+        if state.mj_buttons and task["action"] not in ("SWAP_FACE", "DESCRIBE"):  # one picture, or text
             data["buttons"] = _mj_buttons(task_id, task["action"])
     return data
+
+
+def _is_image(value: Any) -> bool:
+    return isinstance(value, str) and (value.startswith("data:image/") or value.startswith("http"))
+
+
+def _checked(state: Any, action: str, valid: bool, needs: str) -> dict[str, Any]:
+    """midjourney-proxy answers a body it cannot use with code 4 (validation error), HTTP 200."""
+    if not valid:
+        return {"code": 4, "description": f"{needs} required", "result": None}
+    return _mj_submit(state, action)
+
+
+def _blend(state: Any, body: dict[str, Any]) -> dict[str, Any]:
+    images = body.get("base64Array") or []
+    if not 2 <= len(images) <= 5 or not all(_is_image(i) for i in images):
+        return {"code": 4, "description": "base64List parameter error", "result": None}
+    if body.get("dimensions", "SQUARE") not in ("PORTRAIT", "SQUARE", "LANDSCAPE"):
+        return {"code": 4, "description": "dimensions parameter error", "result": None}
+    return _mj_submit(state, "BLEND")
 
 
 def midjourney(state: Any, method: str, path: str, body: Any) -> Any:
@@ -108,9 +128,14 @@ def midjourney(state: Any, method: str, path: str, body: Any) -> Any:
         return _mj_fetch(state, m.group(1))
     routes: dict[str, Callable[[], Any]] = {
         "/mj/submit/imagine": lambda: _mj_submit(state, "IMAGINE", body.get("prompt", "")),
-        "/mj/submit/blend": lambda: _mj_submit(state, "BLEND"),
-        "/mj/submit/describe": lambda: _mj_submit(state, "DESCRIBE"),
-        "/mj/insight-face/swap": lambda: _mj_submit(state, "SWAP_FACE"),
+        "/mj/submit/blend": lambda: _blend(state, body),
+        "/mj/submit/describe": lambda: _checked(state, "DESCRIBE", _is_image(body.get("base64")), "base64"),
+        "/mj/insight-face/swap": lambda: _checked(
+            state,
+            "SWAP_FACE",
+            _is_image(body.get("sourceBase64")) and _is_image(body.get("targetBase64")),
+            "sourceBase64 and targetBase64",
+        ),
         "/mj/submit/modal": lambda: {
             "code": 1,
             "description": "Submit success",

@@ -264,12 +264,35 @@ def _pixverse(state: Any, method: str, path: str, body: Any) -> Any:
     return missing("no such route")
 
 
+VIGGLE_TAGS = [{"id": "tag-1", "name": "Trending", "sort": 1}, {"id": "tag-2", "name": "Dance", "sort": 2}]
+VIGGLE_TEMPLATES = [
+    {"id": "tpl-hiphop", "description": "Hip Hop Groove", "command": "/mix hiphop-groove"},
+    {"id": "tpl-robot", "description": "Robot Dance", "command": "/mix robot-dance"},
+    {"id": "tpl-ballet", "description": "Ballet Spin", "command": "/mix ballet-spin"},
+]
+
+
 def _viggle(state: Any, method: str, path: str, body: Any, raw: bytes) -> Any:
+    if method == "GET" and path == "/viggle/template2/tag":
+        return {"code": 0, "data": VIGGLE_TAGS}
+    if method == "GET" and path == "/viggle/template2":
+        templates = [
+            {
+                **t,
+                "processedURL": f"{CDN}/viggle/{t['id']}.mp4",
+                "processedCoverURL": f"{CDN}/viggle/{t['id']}.jpg",
+            }
+            for t in VIGGLE_TEMPLATES
+        ]
+        return {"code": 0, "data": templates}
     if method == "POST" and path == "/viggle/asset/image":
         if b'name="file"' not in raw:
             return JSONResponse({"error": {"message": "file is required"}}, status_code=400)
         return {"data": {"id": "img-1", "url": f"{CDN}/viggle/img-1.png"}}
     if method == "POST" and path == "/viggle/video-task":
+        known = {t["id"] for t in VIGGLE_TEMPLATES}
+        if not (body or {}).get("imageID") or (body or {}).get("templateID") not in known:
+            return JSONResponse({"code": 400, "message": "imageID and a known templateID are required"}, 400)
         return {"data": {"taskID": new_task(state, "viggle", body=body)}}
     if method == "POST" and path == "/viggle/video-task/by-ids":
         tasks = []

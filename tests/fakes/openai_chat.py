@@ -31,6 +31,7 @@ class FakeOpenAIChat:
         self.requests: list[dict[str, Any]] = []
         self.release = asyncio.Event()  # a `slow` reply waits on this (set by the server's own loop)
         self.reply_template = "You said: {text}. That is a fine thing to say. Tell me more about it."
+        self.tool_call = ("generate_image", TOOL_ARGUMENTS)  # what `tools` mode calls: (name, arguments)
         # A real remote model takes a while to its first token (~300 ms for hosted models): benches set it.
         self.first_token_delay_s = 0.0
         app = Starlette(routes=[Route("/v1/chat/completions", self.completions, methods=["POST"])])
@@ -74,18 +75,19 @@ class FakeOpenAIChat:
         return StreamingResponse(self._events(body, reply), media_type="text/event-stream")
 
     async def _tool_call(self, body: dict[str, Any]):  # type: ignore[no-untyped-def]
-        """"Sure.", then a generate_image call whose arguments come in two fragments (as OpenAI streams)."""
+        """"Sure.", then `tool_call`, its arguments in two fragments (as OpenAI streams them)."""
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
             choice = {"index": 0, "delta": delta, "finish_reason": finish}
             return "data: " + json.dumps({"id": "chatcmpl-fake", "object": "chat.completion.chunk",
                                           "choices": [choice]}) + "\n\n"
 
-        half = len(TOOL_ARGUMENTS) // 2
-        first = {"name": "generate_image", "arguments": TOOL_ARGUMENTS[:half]}
+        name, arguments = self.tool_call
+        half = len(arguments) // 2
+        first = {"name": name, "arguments": arguments[:half]}
         yield chunk({"role": "assistant", "content": "Sure."})
         yield chunk({"tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": first}]})
-        yield chunk({"tool_calls": [{"index": 0, "function": {"arguments": TOOL_ARGUMENTS[half:]}}]})
+        yield chunk({"tool_calls": [{"index": 0, "function": {"arguments": arguments[half:]}}]})
         yield chunk({}, "tool_calls")
         yield "data: [DONE]\n\n"
 

@@ -1,4 +1,5 @@
-"""Plain HTTP routes: conversations, media jobs and their lookup, and reference-image uploads."""
+"""Plain HTTP routes: conversations, media jobs and their lookup, reference-image uploads, and the
+Viggle dance templates the page lists."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from ..media.pictures import template_name
+from ..media.providers.base import ProviderError
 from ..security import principal_user
 
 MAX_UPLOAD_BYTES = 10 << 20
@@ -91,6 +94,25 @@ async def upload(request: Request) -> JSONResponse:
                         status_code=201)
 
 
+async def viggle_templates(request: Request) -> JSONResponse:
+    """The provider's dance templates: what "make this person dance like …" can name."""
+    viggle = request.app.state.media.providers.get("viggle")
+    listing = getattr(viggle, "templates", None)
+    if listing is None:
+        message = "Viggle is not set up; set VIGGLE_SERVER (or VOICECHAT_MEDIA_GATEWAY)"
+        return error(404, "not_configured", message)
+    try:
+        templates = await listing()
+    except ProviderError as exc:
+        return error(502, exc.code, exc.message)
+    listed = [
+        {"id": str(t["id"]), "name": template_name(t), "cover": t.get("processedCoverURL") or "",
+         "preview": t.get("processedURL") or ""}
+        for t in templates
+    ]  # fmt: skip
+    return JSONResponse({"templates": listed})
+
+
 async def list_conversations(request: Request) -> JSONResponse:
     limit = _limit(request)
     if limit is None:
@@ -116,4 +138,5 @@ media_routes = [
     Route("/api/jobs", list_jobs),
     Route("/api/jobs/{job_id}", get_job),
     Route("/api/uploads", upload, methods=["POST"]),
+    Route("/api/media/viggle/templates", viggle_templates),
 ]

@@ -16,14 +16,16 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from .jobs import Job, JobStatus
-from .router import ActionRoute, ChatRoute, MediaRoute, route
+from . import pictures
+from .jobs import Job, JobStatus, MediaRequest
+from .providers.base import ProviderError
+from .router import ActionRoute, ChatRoute, MediaRoute, RepeatRoute, route
 from .service import MediaError, MediaService
 from .speech import acknowledgement
 
 log = logging.getLogger(__name__)
 
-Route = MediaRoute | ActionRoute
+Route = MediaRoute | ActionRoute | RepeatRoute
 MAX_ATTACHMENTS = 5
 
 
@@ -100,9 +102,29 @@ class MediaBridge:
                 job = await self.service.act(routed.job_id, routed.action, routed.index, self.owner)
             except MediaError as exc:
                 return str(exc), None
+        elif isinstance(routed, RepeatRoute):
+            source = await self.service.get(routed.job_id)
+            if source is None or source.owner != self.owner:
+                return "I can't find that request any more.", None
+            request = MediaRequest.from_job(source)  # the same pictures and options, once more
+            request.provider = source.provider or None
+            job = await self.service.submit(request, self.owner)
         else:
             request = routed.to_request()
             images = await self._reference_images(routed)
+            action = routed.uses_pictures
+            if action:
+                zh = request.options.get("lang") == "zh"
+                refused = pictures.refusal(action, images, zh)
+                if refused is None and action == "dance":
+                    refused = await self._choose_template(request)
+                if refused is not None:
+                    return refused, None  # the attachments stay for the next try
+                images = pictures.arrange(action, images, request.options)
+            if self._attachments:
+                self._attachments = []
+                # The page empties its tray: those pictures went with this request.
+                await self._send({"type": "media.attached", "count": 0, "reason": "used"})
             if images:
                 request.options.setdefault("images", images)
             job = await self.service.submit(request, self.owner)
@@ -110,10 +132,29 @@ class MediaBridge:
             self._started.add(job.id)
         return acknowledgement(job), job
 
+    async def _choose_template(self, request: MediaRequest) -> str | None:
+        """Put the Viggle template the user named (or the first listed) into the request; or say why not."""
+        viggle = self.service.providers.get("viggle")
+        if viggle is None or not hasattr(viggle, "templates"):
+            return None  # the submit says Viggle is not set up, naming VIGGLE_SERVER
+        try:
+            templates = await viggle.templates()
+        except ProviderError as exc:
+            return f"I couldn't get the dance templates from Viggle: {exc.message}."
+        spoken = str(request.options.get("template") or "")
+        chosen = pictures.match_template(spoken, templates)
+        if chosen is None:
+            names = ", ".join(pictures.template_name(t) for t in templates[:4])
+            known = f"; try one of: {names}" if names else ""
+            return f"Viggle has no dance called \u201c{spoken}\u201d{known}."
+        request.options["template_id"] = str(chosen["id"])
+        request.prompt = pictures.template_name(chosen)
+        return None
+
     async def _reference_images(self, routed: MediaRoute) -> list[str]:
+        """The attached pictures; without any, the finished picture the route points at (if any)."""
         images = [self._data_url(u) for u in self._attachments]
-        self._attachments = []
-        if routed.source_job_id:
+        if not images and routed.source_job_id:
             source = await self.service.get(routed.source_job_id)
             if source is not None and source.status is JobStatus.SUCCEEDED:
                 picked = source.result.get("images") or source.result_urls

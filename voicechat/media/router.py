@@ -10,12 +10,12 @@ about pictures, songs and videos ("I painted my fence", "what's a good picture f
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from voicechat.media import picture_intents
 from voicechat.media.jobs import Job, JobStatus, MediaKind, MediaRequest
 
 
@@ -33,11 +33,21 @@ class MediaRoute:
     # "animate the second one": the picture job to start from, and which of its images (1-4; 0 = main).
     source_job_id: str | None = None
     source_index: int = 0
+    action: str = ""  # blend, face_swap, describe…; "" = the kind's default (imagine, generate)
 
     def to_request(self) -> MediaRequest:
         return MediaRequest(
-            kind=self.kind, prompt=self.prompt, provider=self.provider_hint, options=dict(self.options)
+            kind=self.kind,
+            prompt=self.prompt,
+            action=self.action,
+            provider=self.provider_hint,
+            options=dict(self.options),
         )
+
+    @property
+    def uses_pictures(self) -> str:
+        """The picture action (blend, face_swap, describe, dance, animate) this route needs pictures for."""
+        return str(self.options.get("uses_pictures") or "")
 
 
 @dataclass(frozen=True)
@@ -47,7 +57,14 @@ class ActionRoute:
     index: int  # 1-4; 0 for reroll
 
 
-Route = ChatRoute | MediaRoute | ActionRoute
+@dataclass(frozen=True)
+class RepeatRoute:
+    """ "Again" / "another one like that" after a request that is no Midjourney grid: the same request."""
+
+    job_id: str
+
+
+Route = ChatRoute | MediaRoute | ActionRoute | RepeatRoute
 
 _I = re.IGNORECASE
 
@@ -88,7 +105,7 @@ _LINK = (
 )
 
 # fmt: off
-_PROVIDERS = {
+PROVIDERS = {
     "midjourney": "midjourney", "mid journey": "midjourney", "mj": "midjourney", "dall-e": "openai",
     "dalle": "openai", "dall e": "openai", "dall-e 3": "openai", "dall-e-3": "openai", "gpt image": "openai",
     "gpt-image-1": "openai", "openai": "openai", "ideogram": "ideogram", "suno": "suno", "udio": "udio",
@@ -96,7 +113,7 @@ _PROVIDERS = {
     "可灵": "kling", "pika": "pika", "pixverse": "pixverse", "viggle": "viggle",
 }
 # fmt: on
-_PROVIDER_NAMES = "|".join(sorted((re.escape(n) for n in _PROVIDERS), key=len, reverse=True))
+_PROVIDER_NAMES = "|".join(sorted((re.escape(n) for n in PROVIDERS), key=len, reverse=True))
 _HINT_TAIL = re.compile(
     rf"[\s,]+(?:with|using|via|on|in|through|by)\s+({_PROVIDER_NAMES})\s*[.!?。！？]*$", _I
 )
@@ -137,10 +154,10 @@ def _hint(text: str) -> tuple[str, str | None]:
     """Take "with Midjourney" / "Midjourney, draw…" / "用可灵…" out of the text."""
     match = _HINT_TAIL.search(text)
     if match:
-        return text[: match.start()], _PROVIDERS[match.group(1).lower()]
+        return text[: match.start()], PROVIDERS[match.group(1).lower()]
     match = _HINT_HEAD.match(text)
     if match:
-        return text[match.end() :], _PROVIDERS[(match.group(1) or match.group(2)).lower()]
+        return text[match.end() :], PROVIDERS[(match.group(1) or match.group(2)).lower()]
     return text, None
 
 
@@ -336,7 +353,7 @@ _ZH_ANIMATE = re.compile(
 )
 
 
-def _grid(recent_jobs: Sequence[Job]) -> Job | None:
+def latest_grid(recent_jobs: Sequence[Job]) -> Job | None:
     """The newest finished Midjourney grid: a job with U/V buttons (or none, on an open-source proxy)."""
     for job in sorted(recent_jobs, key=lambda j: j.created_at, reverse=True):
         if job.provider != "midjourney" or job.status is not JobStatus.SUCCEEDED:
@@ -349,15 +366,35 @@ def _grid(recent_jobs: Sequence[Job]) -> Job | None:
     return None
 
 
-def _latest_image(recent_jobs: Sequence[Job]) -> Job | None:
+def latest_image(recent_jobs: Sequence[Job]) -> Job | None:
     finished = [j for j in recent_jobs if j.kind is MediaKind.IMAGE and j.status is JobStatus.SUCCEEDED]
     return max(finished, key=lambda j: j.created_at, default=None)
+
+
+_AGAIN = re.compile(
+    r"^(?:(?:do|make|give me)\s+)?(?:another one|one more|another)"
+    r"(?:\s+(?:like that|like this|of those|please))?$|"
+    r"^(?:same again|(?:do|try) (?:it|that) again|again|once more|repeat that|repeat it)$|"
+    r"^(?:再来一个|再来一次|再做一个|再来一张|再做一次|再来|重来)$",
+    _I,
+)
+
+
+def _repeatable(recent_jobs: Sequence[Job]) -> Job | None:
+    """The newest job, when it worked on pictures (blend, face swap, dance…): "again" repeats it."""
+    newest = max(recent_jobs, key=lambda j: j.created_at, default=None)
+    if newest is not None and newest.params.get("uses_pictures") and not newest.parent_job_id:
+        return newest
+    return None
 
 
 def _follow_up(text: str, recent_jobs: Sequence[Job]) -> Route | None:
     # Whisper punctuates pauses: "Upscale, the second one." is still a follow-up.
     text = " ".join(re.sub(r"[,，、;:]", " ", text).split())
-    grid = _grid(recent_jobs)
+    repeatable = _repeatable(recent_jobs)
+    if repeatable is not None and (_AGAIN.match(text) or _REROLL.match(text) or _ZH_REROLL.match(text)):
+        return RepeatRoute(repeatable.id)
+    grid = latest_grid(recent_jobs)
     if grid is not None:
         for patterns, action in (
             ((_UPSCALE, _ZH_UPSCALE), "upscale"),
@@ -370,7 +407,7 @@ def _follow_up(text: str, recent_jobs: Sequence[Job]) -> Route | None:
                     return ActionRoute(grid.id, action, _ORDINALS.get(word.lower(), 0) or int(word))
         if _REROLL.match(text) or _ZH_REROLL.match(text):
             return ActionRoute(grid.id, "reroll", 0)
-    picture = _latest_image(recent_jobs)
+    picture = latest_image(recent_jobs)
     match = _ZH_ANIMATE.match(text) or re.match(
         rf"^{_POLITE}animate\s+(?:it|this|that|{_ord('o1')})$", text, _I
     )
@@ -392,107 +429,23 @@ def route(text: str, recent_jobs: Sequence[Job] = ()) -> Route:
         return follow_up
     without_hint, hint = _hint(stripped)
     without_hint = _clean(without_hint)
+    on_pictures = picture_intents.picture_intent(without_hint)
+    if on_pictures is not None:
+        return picture_route(on_pictures, hint, recent_jobs)
     found = _chinese(without_hint) if re.search(r"[\u4e00-\u9fff]", without_hint) else _english(without_hint)
     if isinstance(found, MediaRoute):
         return dataclasses.replace(found, provider_hint=hint) if hint else found
     return ChatRoute(text)
 
 
-# -- tools for chat models that call functions ----------------------------------------------------------
-
-
-def _tool(name: str, description: str, properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
-    return {
-        "type": "function",
-        "function": {
-            "name": name,
-            "description": description,
-            "parameters": {
-                "type": "object",
-                "properties": properties,
-                "required": required,
-                "additionalProperties": False,
-            },
-        },
-    }
-
-
-_PROVIDER_PROP = {"type": "string", "description": "Only if the user named one, e.g. midjourney, suno, luma."}
-MEDIA_TOOLS: list[dict[str, Any]] = [
-    _tool(
-        "generate_image",
-        "Draw a picture the user asked for. Takes a minute; the user is told when it is ready.",
-        {
-            "prompt": {
-                "type": "string",
-                "description": "What to draw, in the user's words, without 'draw me'.",
-            },
-            "aspect_ratio": {"type": "string", "enum": ["1:1", "16:9", "9:16", "4:3", "3:4"]},
-            "provider": _PROVIDER_PROP,
-        },
-        ["prompt"],
-    ),
-    _tool(
-        "generate_music",
-        "Make a song the user asked for.",
-        {
-            "prompt": {
-                "type": "string",
-                "description": "Style and subject, e.g. 'a jazzy song about Sunday'.",
-            },
-            "lyrics": {"type": "string", "description": "Only if the user dictated lyrics."},
-            "title": {"type": "string"},
-            "instrumental": {"type": "boolean"},
-            "provider": _PROVIDER_PROP,
-        },
-        ["prompt"],
-    ),
-    _tool(
-        "generate_video",
-        "Make a short video the user asked for.",
-        {
-            "prompt": {"type": "string", "description": "What happens in the video."},
-            "image_job_id": {"type": "string", "description": "A finished picture job to animate, if any."},
-            "provider": _PROVIDER_PROP,
-        },
-        ["prompt"],
-    ),
-    _tool(
-        "act_on_media",
-        "Upscale or vary one picture of the last Midjourney grid, or draw the grid again.",
-        {
-            "action": {"type": "string", "enum": ["upscale", "variation", "reroll"]},
-            "index": {"type": "integer", "minimum": 0, "maximum": 4, "description": "1-4; 0 for reroll."},
-            "job_id": {"type": "string", "description": "Omit to use the most recent grid."},
-        },
-        ["action"],
-    ),
-]
-_TOOL_KINDS = {
-    "generate_image": MediaKind.IMAGE,
-    "generate_music": MediaKind.MUSIC,
-    "generate_video": MediaKind.VIDEO,
-}
-
-
-def route_from_tool_call(
-    name: str, arguments: str | dict[str, Any], recent_jobs: Sequence[Job] = ()
-) -> Route:
-    """Turn a chat model's call of one of `MEDIA_TOOLS` into a route (ChatRoute if it makes no sense)."""
-    args = json.loads(arguments or "{}") if isinstance(arguments, str) else dict(arguments)
-    if name in _TOOL_KINDS:
-        options = {k: args[k] for k in ("aspect_ratio", "lyrics", "title", "instrumental") if k in args}
-        provider = args.get("provider")
-        provider = _PROVIDERS.get(str(provider).lower()) if provider else None
-        return MediaRoute(
-            _TOOL_KINDS[name],
-            str(args.get("prompt", "")).strip(),
-            provider,
-            options,
-            source_job_id=args.get("image_job_id"),
-        )
-    if name == "act_on_media":
-        job_id = args.get("job_id") or getattr(_grid(recent_jobs), "id", None)
-        if job_id and args.get("action") in ("upscale", "variation", "reroll"):
-            return ActionRoute(job_id, args["action"], int(args.get("index") or 0))
-    return ChatRoute("")
+def picture_route(intent: dict[str, Any], hint: str | None, recent_jobs: Sequence[Job]) -> MediaRoute:
+    action = intent["action"]
+    picture = latest_image(recent_jobs) if action in ("animate", "describe", "dance") else None
+    return MediaRoute(
+        picture_intents.kind_of(action),
+        intent["prompt"],
+        hint or picture_intents.PROVIDER.get(action),
+        intent["options"],
+        source_job_id=picture.id if picture else None,
+        action=picture_intents.ACTION[action],
+    )

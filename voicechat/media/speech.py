@@ -28,13 +28,37 @@ def _short(prompt: str, words: int = 14) -> str:
 
 
 def _zh(job: Job) -> bool:
-    return bool(_CJK.search(job.prompt))
+    return job.params.get("lang") == "zh" or bool(_CJK.search(job.prompt))
+
+
+# Requests on attached pictures: (acknowledgement, completion), English then Chinese.
+_ON_PICTURES = {
+    "blend": (("Okay, blending your pictures.", "Your blended picture is ready."),
+              ("好的，正在融合你的图片。", "融合好的图片好了。")),
+    "face_swap": (("Okay, swapping the face.", "Your face swap is ready."),
+                  ("好的，正在换脸。", "换脸的图片好了。")),
+    "describe": (("Okay, looking at your picture.", "The description of your picture is ready."),
+                 ("好的，正在看你的图片。", "图片的描述好了。")),
+    "dance": (("Okay, making them dance: {prompt}.", "Your dance video is ready."),
+              ("好的，正在让他跳舞：{prompt}。", "跳舞视频好了。")),
+    "animate": (("Okay, turning your picture into a video.", "Your video is ready."),
+                ("好的，正在把图片做成视频。", "视频好了。")),
+}  # fmt: skip
+
+
+def _on_pictures(job: Job, which: int) -> str | None:
+    lines = _ON_PICTURES.get(str(job.params.get("uses_pictures") or ""))
+    if lines is None:
+        return None
+    return lines[1 if _zh(job) else 0][which].format(prompt=_short(job.prompt) or "the first dance")
 
 
 def acknowledgement(job: Job) -> str:
     """What to say right after a request is accepted: "Okay, drawing a red fox sleeping in the snow."."""
     if job.status is JobStatus.FAILED:
         return job.error
+    if (line := _on_pictures(job, 0)) is not None:
+        return line
     prompt = _short(job.prompt)
     index = int(job.params.get("index", 0) or 0)
     number = _NUMBER.get(index, str(index))
@@ -79,6 +103,13 @@ def completion(job: Job) -> str:
         return f"The {noun} failed: {reason}."
     if job.status is not JobStatus.SUCCEEDED:
         return ""
+    if job.params.get("uses_pictures") == "describe" and job.result.get("text"):
+        first = re.split(r"\s*\n+\s*|\s*[2-4]\ufe0f\u20e3", str(job.result["text"]))[0]
+        first = re.sub(r"^\s*1\ufe0f\u20e3\s*|\s+--\S+(?:\s+\S+)?", "", first).strip()
+        lead = "这张图片可以描述为：" if _zh(job) else "Midjourney describes your picture as: "
+        return lead + _short(first, 24) + ("。" if _zh(job) else ".")
+    if (line := _on_pictures(job, 1)) is not None:
+        return line
     if _zh(job) and job.action not in ("upscale", "variation", "reroll"):
         return f"你的{_NOUN_ZH[job.kind]}好了：{_short(job.prompt)}。"
     if job.action == "upscale":

@@ -1,12 +1,16 @@
 """Viggle through a gateway: a picture of a character plus a dance template becomes a video.
 
 Needs `options.images[0]` (a data URL, uploaded first) or `options.image_id`, and `options.template_id`.
-Polling is a POST to `/video-task/by-ids`; the reference UI stops when `status == 0`.
+Polling is a POST to `/video-task/by-ids`; the reference UI stops when `status == 0`. The dance
+templates (`/template2`) are listed for the page and for naming one by voice.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
+
+import httpx
 
 from voicechat.media.jobs import Job, JobStatus, MediaKind, MediaRequest
 from voicechat.media.providers.base import BaseAdapter, ProviderError, ProviderUpdate, decode_data_url
@@ -23,8 +27,25 @@ class ViggleAdapter(BaseAdapter):
     general_purpose = False
     actions = frozenset({"generate"})
 
+    templates_ttl_s = 600.0  # the catalogue changes rarely; listing it on every request would be slow
+
     def default_prefix(self, base_url: str) -> str:
         return "/viggle"
+
+    async def templates(self, keyword: str = "") -> list[dict[str, Any]]:
+        """Dance templates, as the provider lists them: `id`, `description`, `processedCoverURL`…"""
+        cached = getattr(self, "_templates", None)
+        if not keyword and cached and time.monotonic() - cached[0] < self.templates_ttl_s:
+            return cached[1]
+        query = httpx.QueryParams(page=1, pageSize=48, searchKeyword=keyword, tagID="", type=0)
+        answer = await self.http.get(self.path(f"/template2?{query}"))
+        data = answer.get("data") if isinstance(answer, dict) else None
+        if not isinstance(data, list):
+            raise self.bad_shape("a list of templates")
+        found = [t for t in data if isinstance(t, dict) and t.get("id")]
+        if not keyword:
+            self._templates = (time.monotonic(), found)
+        return found
 
     async def submit(self, request: MediaRequest) -> ProviderUpdate:
         options = request.options

@@ -1,0 +1,174 @@
+"""Thinking pauses and end-of-turn speed: smart-turn against the fixed silence hangover, same audio, one run.
+
+Each thinking-pause utterance is one question with a 0.7-0.9 s pause in the middle ("I was wondering if
+you could tell me … what the capital of Japan is."), spoken by Piper and by espeak-ng in one breath with a
+comma at the pause, whose short silence is then widened (so the first half keeps the tone of a sentence
+that goes on). It should stay one turn.
+Complete questions (bench/latency.py's list, both voices) should still end fast: for them the bench
+reports the silence waited before the turn ended, plus the model's own time.
+
+The audio goes through the server's own `Segmenter` with the shipped settings, and the session's rule:
+at `EndCheck` the model decides, and a "complete" whose speculative transcript (whisper, as the server
+runs it at the pause) trails off on "the", "to", "…" counts as incomplete. Verdicts apply as soon as they
+are computed; the model's own time is measured in the same run.
+
+    python bench/turn_end.py
+    python bench/turn_end.py --check-ms 150,200,250 --max-ms 2500 --hangover-ms 600
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import numpy as np  # noqa: E402
+from latency import UTTERANCES  # noqa: E402
+
+from tests.speech import espeak_speech, piper_speech, silence  # noqa: E402
+from voicechat import smart_turn  # noqa: E402
+from voicechat.settings import Settings  # noqa: E402
+from voicechat.stt import WhisperSTT  # noqa: E402
+from voicechat.vad import (  # noqa: E402
+    EndCheck,
+    Segmenter,
+    SegmenterConfig,
+    SegmentEvent,
+    SpeechPaused,
+    SpeechStopped,
+)
+
+THINKING = [
+    ("I was wondering if you could tell me", "what the capital of Japan is."),
+    ("Can you remind me to", "call my sister tomorrow morning?"),
+    ("I would like to know how many", "minutes there are in three hours."),
+    ("Could you tell me who", "painted the Mona Lisa?"),
+    ("What I really want to know is", "how tall Mount Everest is."),
+    ("Please set a timer for", "twenty minutes."),
+    ("I think I need to", "buy some bread on the way home."),
+    ("Do you know what the", "largest ocean on Earth is?"),
+    ("My favourite thing to do on weekends is", "going for a long walk."),
+    ("Can you play some music that is", "good for studying?"),
+    ("Tell me about the history of", "the Roman Empire."),
+    ("I am looking for a recipe with", "chicken and rice."),
+]
+PAUSES_MS = (700, 800, 900)
+CHUNK = 640  # 20 ms of 16 kHz PCM16, as the page sends it
+
+
+def stretch_pause(pcm: bytes, pause_ms: int) -> bytes:
+    """Widen the longest quiet stretch inside the speech (the comma's) to `pause_ms` of silence."""
+    samples = np.frombuffer(pcm, "<i2").astype(np.float32)
+    step = 160  # 10 ms
+    energy = np.array([np.abs(samples[i : i + step]).mean() for i in range(0, len(samples) - step, step)])
+    quiet = energy < 0.02 * energy.max()
+    voiced = np.flatnonzero(~quiet)
+    best, run_start = (0, 0), None
+    for i in range(voiced[0], voiced[-1] + 1):
+        if quiet[i] and run_start is None:
+            run_start = i
+        elif not quiet[i] and run_start is not None:
+            if i - run_start > best[1] - best[0]:
+                best = (run_start, i)
+            run_start = None
+    return pcm[: best[0] * step * 2] + silence(pause_ms) + pcm[best[1] * step * 2 :]
+
+
+def thinking_sets() -> dict[str, list[bytes]]:
+    """Each question said in one breath with a comma where the thought stops, that pause then widened:
+    the first half keeps the tone of a sentence that goes on."""
+    sets: dict[str, list[bytes]] = {"piper": [], "espeak-ng": []}
+    for index, (first, second) in enumerate(THINKING):
+        pause = PAUSES_MS[index % len(PAUSES_MS)]
+        sets["piper"].append(stretch_pause(piper_speech(f"{first}, {second}"), pause))
+        sets["espeak-ng"].append(stretch_pause(espeak_speech(f"{first}, {second}"), pause))
+    return sets
+
+
+def run(pcm: bytes, config: SegmenterConfig, model: smart_turn.SmartTurn | None, whisper: WhisperSTT | None,
+        check_ms: list[float]) -> list[tuple[float, float]]:
+    """The utterances the server would cut from `pcm`: (speech end ms, turn end ms) each.
+
+    The session's rule: at a pause the speculative guess is transcribed; at `EndCheck` the model judges the
+    audio, and a "complete" whose transcript trails off ("… tell me the") counts as incomplete.
+    """
+    segmenter = Segmenter(config)
+    audio = silence(400) + pcm + silence(config.patience_ms + config.hangover_ms + 600)
+    ends: list[tuple[float, float]] = []
+    heard = ""
+    for offset in range(0, len(audio), CHUNK):
+        events: list[SegmentEvent] = list(segmenter.feed(audio[offset : offset + CHUNK], offset / 32000))
+        while events:
+            event = events.pop(0)
+            if isinstance(event, SpeechPaused) and whisper is not None:
+                heard = whisper.transcribe_sync(event.utterance.pcm, "en").text
+            elif isinstance(event, EndCheck) and model is not None:
+                started = time.perf_counter()
+                complete = model.probability(event.pcm) >= model.threshold
+                check_ms.append((time.perf_counter() - started) * 1000)
+                if complete and whisper is not None and smart_turn.trails_off(heard, "en"):
+                    complete = False
+                decided = segmenter.decide(event.pause, complete)
+                if decided is not None:
+                    events.append(decided)
+            elif isinstance(event, SpeechStopped) and event.utterance is not None:
+                ends.append((event.at_ms, segmenter.position_ms))
+    return ends
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    parser.add_argument("--check-ms", default=str(defaults.end_of_turn_check_ms), help="values to compare")
+    parser.add_argument("--max-ms", type=int, default=defaults.end_of_turn_max_ms)
+    parser.add_argument("--hangover-ms", type=int, default=defaults.vad_hangover_ms)
+    parser.add_argument("--models-dir", type=Path, default=ROOT / "models")
+    parser.add_argument("--audio-only", action="store_true", help="the model alone, no transcript cue")
+    args = parser.parse_args()
+    model = smart_turn.SmartTurn(smart_turn.model_path(args.models_dir))
+    stt_settings = Settings(_env_file=None, models_dir=args.models_dir)  # type: ignore[call-arg]
+    whisper = None if args.audio_only else WhisperSTT(stt_settings)
+    thinking = thinking_sets()
+    complete = {"piper": [piper_speech(t) for t in UTTERANCES],
+                "espeak-ng": [espeak_speech(t) for t in UTTERANCES]}
+    base = dict(speculate_ms=defaults.vad_speculate_ms, hangover_ms=args.hangover_ms, patience_ms=args.max_ms,
+                aggressiveness=defaults.vad_aggressiveness, onset_ms=defaults.vad_onset_ms,
+                preroll_ms=defaults.vad_preroll_ms, min_speech_ms=defaults.vad_min_speech_ms)
+    configs: list[tuple[str, SegmenterConfig, smart_turn.SmartTurn | None]] = [
+        (f"hangover {args.hangover_ms} ms", SegmenterConfig(**base), None)]  # type: ignore[arg-type]
+    for value in (int(v) for v in args.check_ms.split(",")):
+        configs.append((f"smart-turn check {value} / max {args.max_ms} ms",
+                        SegmenterConfig(check_ms=value, **base), model))  # type: ignore[arg-type]
+    print(f"{len(THINKING)} thinking-pause utterances (pauses {PAUSES_MS} ms) and {len(UTTERANCES)} complete "
+          "questions per voice")
+    print(f"{'detector':36s} {'voice':10s} {'one turn':>9s} {'complete: ended <1 s':>21s} "
+          f"{'wait p50':>9s} {'wait p95':>9s} {'model p50':>10s}")
+    for name, config, detector in configs:
+        for voice in ("piper", "espeak-ng"):
+            model_ms: list[float] = []
+            cue = whisper if detector is not None else None
+            whole = sum(len(run(pcm, config, detector, cue, model_ms)) == 1 for pcm in thinking[voice])
+            waits, fast = [], 0
+            for pcm in complete[voice]:
+                ends = run(pcm, config, detector, cue, model_ms)
+                wait = ends[-1][1] - ends[-1][0]  # silence heard before the turn ended
+                waits.append(wait)
+                fast += wait < 1000
+            model_p50 = f"{pct(model_ms, 50):8.1f}ms" if model_ms else f"{'-':>10s}"
+            print(f"{name:36s} {voice:10s} {whole:4d}/{len(thinking[voice]):<4d} "
+                  f"{fast:14d}/{len(complete[voice]):<6d} {pct(waits, 50):7.0f}ms {pct(waits, 95):7.0f}ms "
+                  f"{model_p50}")
+
+
+if __name__ == "__main__":
+    main()
