@@ -11,7 +11,8 @@ Piper's first chunk of that piece.
 - Waiting out the hangover: overhead = first audio - (hangover + raw STT + raw first piece + raw TTS).
 - Speculative: margin = first audio - (raw STT + raw first piece + raw TTS): what the hangover still costs.
 
-    python bench/latency.py                      # offline default (bundled whisper base, SmolLM2, Piper)
+    python bench/latency.py                      # offline default (bundled whisper base, Qwen 0.5B, Piper)
+    VOICECHAT_LOCAL_MODEL=tiny python bench/latency.py   # the tiny brain (SmolLM2-135M)
     python bench/latency.py --chat-url http://127.0.0.1:11434 --chat-model llama3.2
     python bench/latency.py -n 20 --hangover-ms 500 --json bench/results/latency.json
 """
@@ -145,10 +146,11 @@ async def raw_engines(engines: Any, settings: Settings, speech: bytes, reply: st
 
 
 def reset_prompt_cache(engines: Any) -> None:
-    """llama.cpp reuses the longest cached prompt prefix; the pipeline and the raw call must start equal."""
-    llama = getattr(engines.chat, "_llama", None)
-    if llama is not None:
-        llama.reset()
+    """llama.cpp reuses the longest cached prompt prefix; the pipeline and the raw call must start equal,
+    from the state a server is in when a new session speaks: the system prompt cached (as at startup)."""
+    warm = getattr(engines.chat, "warm", None)
+    if warm is not None:
+        warm()
 
 
 MODES = ("speculative", "hangover")

@@ -203,6 +203,14 @@ class MediaAttached(ServerEvent):
     count: int
 
 
+# --- HTTP ---------------------------------------------------------------------------------------------
+
+def openai_error(status: int, code: str | None, message: str, param: str | None = None) -> dict[str, Any]:
+    """The error body of every HTTP route (OpenAI's shape, so one client-side handler fits them all)."""
+    kind = "server_error" if status >= 500 else "invalid_request_error"
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
 # --- client -> server ---------------------------------------------------------------------------------
 
 CLIENT_EVENTS: tuple[str, ...] = (
