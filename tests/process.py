@@ -11,15 +11,16 @@ import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LISTENING = r"Uvicorn running on http://127\.0\.0\.1:(\d+)"
+LISTENING = r"Uvicorn running on (https?)://[0-9.:\[\]]+:(\d+)"
 
 
 class ServerProcess:
     """A server process and its log. `wait_for` blocks until a matching line is written."""
 
-    def __init__(self, env: dict[str, str], timeout: float = 120.0) -> None:
+    def __init__(self, env: dict[str, str], timeout: float = 120.0, argv: list[str] | None = None,
+                 cwd: Path | None = None) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "server.py", "--port", "0"], cwd=ROOT, env=env, text=True,
+            argv or [sys.executable, "server.py", "--port", "0"], cwd=cwd or ROOT, env=env, text=True,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )  # fmt: skip
         self.lines: list[str] = []
@@ -27,7 +28,8 @@ class ServerProcess:
         self._closed = False  # the log pipe reached its end: the process is gone
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        self.port = int(self.wait_for(LISTENING, timeout).group(1))
+        listening = self.wait_for(LISTENING, timeout)
+        self.scheme, self.port = listening.group(1), int(listening.group(2))
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -41,11 +43,11 @@ class ServerProcess:
 
     @property
     def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     @property
     def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
+        return f"{'wss' if self.scheme == 'https' else 'ws'}://127.0.0.1:{self.port}/ws"
 
     @property
     def log(self) -> str:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
-import sys
 
 import httpx
 import pytest
@@ -81,13 +79,10 @@ async def test_foreign_origin_is_refused_own_and_listed_origins_are_not(start_se
 
 
 def test_non_loopback_bind_without_tokens_is_refused(tmp_path):
+    """The app refuses an open API on the network; `voicechat serve` makes a token instead (test_docker)."""
     with pytest.raises(ConfigError, match="VOICECHAT_TOKENS"):
         create_app(make_settings(host="0.0.0.0"))
     create_app(make_settings(host="0.0.0.0", tokens=TOKENS), media=no_media(tmp_path))  # with tokens: fine
-    run = subprocess.run([sys.executable, "server.py", "--host", "0.0.0.0", "--port", "0"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=60,
-                         env={k: v for k, v in os.environ.items() if not k.startswith("VOICECHAT_")})
-    assert run.returncode == 2 and "refusing to listen on 0.0.0.0" in run.stderr
 
 
 def test_tokens_are_checked_for_strength():

@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
@@ -25,7 +25,8 @@ from .doors.rest import rest_routes
 from .doors.wyoming import WyomingDoor
 from .engines import Engines, load_engines
 from .media.config import MediaSettings
-from .media.service import MediaService
+from .media.service import ALL_OWNERS, MediaService
+from .metrics import ServerMetrics
 from .scheduler import SttScheduler
 from .security import SecurityMiddleware, check_exposure, install_log_redaction
 from .settings import Settings, get_settings
@@ -74,6 +75,45 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     return error(exc.status_code, code, str(exc.detail), exc.headers)
 
 
+async def metrics(request: Request) -> Response:
+    """Prometheus text format: the server's own metrics, then its sessions' turns (once engines loaded)."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    state = request.app.state
+    body = generate_latest(state.server_metrics.registry)
+    engines: Engines | None = getattr(state, "engines", None)
+    if engines is not None:
+        body += generate_latest(engines.metrics.registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+def _gauges(app: Starlette) -> dict[str, Any]:
+    """Gauges read at scrape time from what the app already tracks."""
+    state = app.state
+    engines: Engines | None = getattr(state, "engines", None)
+    load = engines.load() if engines is not None else {}
+    stt = load.get("stt") or {}
+    return {
+        "voicechat_sessions": ("Open conversation sessions, every door.", len(state.sessions)),
+        "voicechat_stt_queue": ("Utterances waiting for the speech model, by kind.",
+                                {"final": stt.get("waiting_finals"), "partial": stt.get("waiting_partials")}),
+        "voicechat_stt_wait_seconds": ("Estimated wait for the speech model now.",
+                                       (stt.get("estimated_wait_ms") or 0) / 1000),
+        "voicechat_chat_wait_seconds": ("Estimated wait for the local chat model now (its queue).",
+                                        (load.get("chat_wait_ms") or 0) / 1000),
+    }
+
+
+async def _count_media_events(media: MediaService, server_metrics: ServerMetrics) -> None:
+    """Every media job update (all users) counted by provider and state, until cancelled."""
+    updates = media.subscribe(ALL_OWNERS)
+    try:
+        while True:
+            server_metrics.media_event(await updates.get())
+    finally:
+        media.unsubscribe(ALL_OWNERS, updates)
+
+
 async def drain_sessions(app: Starlette, timeout: float) -> None:
     """Shutdown, step one: every session finishes what it is saying (bounded), then its door closes."""
     sessions = list(app.state.sessions)
@@ -105,6 +145,7 @@ def create_app(
         app.state.engines = engines or await asyncio.to_thread(load_engines, settings)
         app.state.store = store = ConversationStore(settings.db_path, settings.db_max_mb)
         await media.start()
+        media_counter = asyncio.create_task(_count_media_events(media, server_metrics), name="media-metrics")
         for line in media.providers.log_lines():
             log.info("media: %s", line)
         app.state.wyoming = wyoming = WyomingDoor(settings, app.state) if settings.wyoming_uri else None
@@ -117,6 +158,7 @@ def create_app(
         finally:
             if wyoming is not None:
                 await wyoming.stop()
+            media_counter.cancel()
             await media.stop()
             store.close()
             if isinstance(app.state.engines.stt, SttScheduler):
@@ -125,6 +167,7 @@ def create_app(
     (files_dir / "uploads").mkdir(parents=True, exist_ok=True)
     routes: list[Any] = [
         Route("/health", health),
+        Route("/metrics", metrics),
         WebSocketRoute("/ws", native_door),
         WebSocketRoute("/v1/realtime", realtime_door),
         *media_routes,
@@ -135,9 +178,12 @@ def create_app(
     if (settings.static_dir / "index.html").exists():
         page = StaticFiles(directory=settings.static_dir, html=True)
         routes.append(Mount("/", PageHeaders(page), name="static"))
+    server_metrics = ServerMetrics(lambda: _gauges(app))
     app = Starlette(routes=routes, lifespan=lifespan,
-                    middleware=[Middleware(SecurityMiddleware, settings=settings)],
+                    middleware=[Middleware(SecurityMiddleware, settings=settings,
+                                           on_refusal=server_metrics.refused)],
                     exception_handlers={HTTPException: http_error})
+    app.state.server_metrics = server_metrics
     app.state.settings = settings
     app.state.sessions = set()
     app.state.media = media

@@ -11,6 +11,7 @@ from typing import Any
 from .bundles import ModelFileError
 from .cpu import GATE
 from .llm import ChatEngine, create_chat
+from .metrics import Metrics
 from .remote import RemoteSTT, RemoteTTS
 from .scheduler import SttScheduler
 from .settings import Settings
@@ -32,6 +33,10 @@ class Engines:
     turn_end: SmartTurn | None = None  # the end-of-turn model; None: the silence hangover decides
     # What this server's sessions did with them (speculative turns started / confirmed / discarded…).
     counters: Counter[str] = field(default_factory=Counter)
+    metrics: Metrics = field(default_factory=Metrics)  # what `/metrics` shows of these sessions' turns
+
+    def __post_init__(self) -> None:
+        self.tts.metrics = self.metrics  # sentence synthesis times and fallbacks
 
     def overloaded(self) -> str | None:
         """Why a new session should be refused now (an engine's queue is too long), or None."""

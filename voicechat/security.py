@@ -16,6 +16,7 @@ import logging
 import re
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 
 # Paths anyone may fetch: the page itself (it asks for the token), its assets, and the health probe.
 _PUBLIC_PREFIXES = ("/health", "/media/files/")
-_GUARDED_PREFIXES = ("/ws", "/v1/", "/api/")
+_GUARDED_PREFIXES = ("/ws", "/v1/", "/api/", "/metrics")
 
 
 class ConfigError(Exception):
@@ -99,9 +100,11 @@ class RateLimiter:
 class SecurityMiddleware:
     """Authenticates, checks Origin, rate-limits and caps sessions for every guarded route."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings,
+                 on_refusal: Callable[[int], None] | None = None) -> None:
         self.app = app
         self.settings = settings
+        self.on_refusal = on_refusal or (lambda code: None)  # counted for /metrics
         self.tokens = parse_tokens(settings.tokens.get_secret_value())
         self.required = bool(self.tokens)
         allowed = settings.allowed_origins.split(",")
@@ -116,6 +119,8 @@ class SecurityMiddleware:
             return
         path: str = scope["path"]
         guarded = path.startswith(_GUARDED_PREFIXES) and not path.startswith(_PUBLIC_PREFIXES)
+        if path == "/metrics" and self.settings.metrics_public:
+            guarded = False  # a scrape network of its own: the operator said so
         if not guarded:
             await self.app(scope, receive, send)
             return
@@ -123,41 +128,50 @@ class SecurityMiddleware:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         websocket = scope["type"] == "websocket"
         if websocket and not self._origin_ok(headers):
-            await _refuse_ws(send, 4403, "forbidden origin")
+            await self._refuse_ws(send, 4403, "forbidden origin")
             return
         principal = self._authenticate(headers, scope.get("query_string", b""))
         if principal is None:
             if websocket:
-                await _refuse_ws(send, 4401, "unauthorized: a valid token is required")
+                await self._refuse_ws(send, 4401, "unauthorized: a valid token is required")
             else:
-                await _refuse_http(send, 401, "invalid_api_key", "a valid token is required "
+                await self._refuse_http(send, 401, "invalid_api_key", "a valid token is required "
                                    "(Authorization: Bearer <token>)", {"www-authenticate": "Bearer"})
             return
         scope.setdefault("state", {})["user"] = principal.user
         if websocket:
             await self._websocket(scope, receive, send, client)
         elif not self.requests.allow(client):
-            await _refuse_http(send, 429, "rate_limited", "too many requests; slow down",
+            await self._refuse_http(send, 429, "rate_limited", "too many requests; slow down",
                                {"retry-after": "60"})
         else:
             await self.app(scope, receive, send)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send, client: str) -> None:
         if not self.connections.allow(client):
-            await _refuse_ws(send, 4429, "too many connections; try again in a minute")
+            await self._refuse_ws(send, 4429, "too many connections; try again in a minute")
             return
         if self.sessions >= self.settings.max_sessions:
-            await _refuse_ws(send, 1013, "server full; try again later")
+            await self._refuse_ws(send, 1013, "server full; try again later")
             return
         engines = getattr(getattr(scope.get("app"), "state", None), "engines", None)
         if engines is not None and (reason := engines.overloaded()):
-            await _refuse_ws(send, 1013, f"{reason}; try again later")
+            await self._refuse_ws(send, 1013, f"{reason}; try again later")
             return
         self.sessions += 1
         try:
             await self.app(scope, receive, send)
         finally:
             self.sessions -= 1
+
+    async def _refuse_ws(self, send: Send, code: int, reason: str) -> None:
+        self.on_refusal(code)
+        await _refuse_ws(send, code, reason)
+
+    async def _refuse_http(self, send: Send, status: int, code: str, message: str,
+                           extra: dict[str, str] | None = None) -> None:
+        self.on_refusal(status)
+        await _refuse_http(send, status, code, message, extra)
 
     def _origin_ok(self, headers: dict[str, str]) -> bool:
         origin = headers.get("origin")

@@ -81,6 +81,7 @@ class Session:
     id: str = field(default_factory=lambda: "sess_" + uuid.uuid4().hex[:12])
 
     def __post_init__(self) -> None:
+        self.send = self.engines.metrics.watching(self.send)  # turn and error events feed /metrics
         s = self.settings
         self.config = SessionConfig.defaults(s)
         self.history = History(max_chars=s.history_max_chars)

@@ -269,6 +269,24 @@ class Settings(BaseSettings):
     tts_remote_voice: str = Field("alloy", description="Voice sent to the remote TTS server.")
     remote_timeout_s: float = Field(30.0, description="Seconds a remote STT or TTS call may take.")
 
+    # --- deployment: where data lives, HTTPS, metrics ---------------------------------------------
+    home: Path | None = Field(
+        None,
+        description="Folder where relative paths (`models/`, `data/…`) are kept. Unset = the working folder "
+        "when writable, else `/var/lib/voicechat` (root) or `$XDG_DATA_HOME/voicechat` "
+        "(`~/.local/share/voicechat`).",
+    )
+    tls_cert: Path | None = Field(None, description="PEM certificate (chain): serve HTTPS and WSS.")
+    tls_key: Path | None = Field(None, description="PEM private key of `VOICECHAT_TLS_CERT`.")
+    tls_self_signed: bool = Field(
+        False, description="Serve HTTPS with a self-signed certificate for this machine's names and "
+        "addresses, made once in `data/tls/` (its SHA-256 fingerprint is logged).",
+    )
+    metrics_public: bool = Field(
+        False, description="Serve `/metrics` without a token even when tokens are set (a private scrape "
+        "network).",
+    )
+
     @field_validator("stt_url", "tts_url", "wyoming_uri")
     @classmethod
     def _remote_url(cls, value: str | None) -> str | None:

@@ -196,6 +196,14 @@ class EdgeTTS:
         yield AudioChunk(decoded.samples.tobytes(), self.rate)
 
 
+class SynthesisMetrics(Protocol):
+    """Where the fallback chain reports each sentence's synthesis time and each hand-off."""
+
+    def synthesized(self, engine: str, seconds: float) -> None: ...
+
+    def fell_back(self, engine: str) -> None: ...
+
+
 class FallbackTTS:
     """Tries engines in order; a failing engine is skipped until `retry_s` has passed.
 
@@ -212,6 +220,7 @@ class FallbackTTS:
         self.failures: dict[str, int] = {e.name: 0 for e in engines}
         self.name = engines[0].name
         self.description = " -> ".join(e.description for e in engines)
+        self.metrics: SynthesisMetrics | None = None
 
     def available(self) -> list[TextToSpeech]:
         now = time.monotonic()
@@ -243,11 +252,14 @@ class FallbackTTS:
         text = speakable(text)
         for engine in self.available():
             produced = False
+            started = time.monotonic()
             try:
                 async for chunk in engine.synthesize(text, voice, first=first):
                     produced = True
                     yield engine.name, chunk
                 self._down_until.pop(engine.name, None)
+                if self.metrics is not None:
+                    self.metrics.synthesized(engine.name, time.monotonic() - started)
                 return
             except TTSError as exc:
                 if produced:  # half a sentence already went out; repeating it would be worse
@@ -255,6 +267,8 @@ class FallbackTTS:
                 errors.append(str(exc))
                 self.failures[engine.name] += 1
                 if engine is not self.engines[-1]:
+                    if self.metrics is not None:
+                        self.metrics.fell_back(engine.name)
                     self._down_until[engine.name] = time.monotonic() + self.retry_s
                     log.warning("TTS engine %s failed, using the next one for %.0f s: %s",
                                 engine.name, self.retry_s, exc)

@@ -7,6 +7,7 @@ import { Connection } from './connection.js';
 import { Conversation } from './conversation.js';
 import { MediaPanel } from './media-panel.js';
 import { loadSettings, saveSettings, sessionUpdate } from './settings.js';
+import { Uploads } from './uploads.js';
 
 const FALLBACK_RATES = [8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000];
 const REPORT_EVERY_MS = 500;
@@ -46,6 +47,14 @@ const engine = new AudioEngine();
 const connection = new Connection();
 const conversation = new Conversation($('#log'), $('#announcer'));
 const media = new MediaPanel($('#media'), (event) => send(event));
+const uploads = new Uploads($('#uploads'), {
+  send: (event) => send(event),
+  token: () => connection.token,
+  ask: (text) => {
+    ui.textInput.value = text;
+    ui.textForm.requestSubmit();
+  },
+});
 
 const app = {
   settings: loadSettings(),
@@ -176,6 +185,7 @@ const HANDLERS = {
     sendSessionUpdate();
     if (app.settings.mode === 'vad') startHandsFree();
     loadMediaJobs();
+    uploads.connected();
   },
   'session.updated'(event) {
     app.session = event.session;
@@ -254,6 +264,9 @@ const HANDLERS = {
   },
   'media.job'(event) {
     media.handle(event);
+  },
+  'media.attached'(event) {
+    uploads.handle(event);
   },
 };
 
