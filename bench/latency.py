@@ -12,7 +12,8 @@ Piper's first chunk of that piece.
 - Waiting out the hangover: overhead = first audio - (hangover + raw STT + raw first piece + raw TTS).
 - Speculative: margin = first audio - (raw STT + raw first piece + raw TTS): what the hangover still costs.
 
-    python bench/latency.py                      # offline default (bundled whisper base, SmolLM2, Piper)
+    python bench/latency.py                      # offline default (bundled whisper base, Qwen 0.5B, Piper)
+    VOICECHAT_LOCAL_MODEL=tiny python bench/latency.py   # the tiny brain (SmolLM2-135M)
     python bench/latency.py --chat-url http://127.0.0.1:11434 --chat-model llama3.2
     python bench/latency.py -n 20 --hangover-ms 500 --json bench/results/latency.json
 """
@@ -31,14 +32,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import jiwer  # noqa: E402
 import numpy as np  # noqa: E402
 
 from tests.fakes.http import ServerThread  # noqa: E402
-from tests.speech import piper_speech, silence  # noqa: E402
+from tests.speech import piper_speech, silence, wer  # noqa: E402
 from tests.wsclient import NativeClient  # noqa: E402
 from voicechat.app import create_app  # noqa: E402
-from voicechat.audio import pcm16_to_float  # noqa: E402
+from voicechat.audio import Pacer, pcm16_to_float  # noqa: E402
 from voicechat.engines import load_engines  # noqa: E402
 from voicechat.sentences import SentenceChunker  # noqa: E402
 from voicechat.settings import Settings  # noqa: E402
@@ -94,14 +94,12 @@ async def pipeline_turn(url: str, speech: bytes, rate: int = 16000) -> dict[str,
                 return event
 
     listener = asyncio.create_task(listen())
-    started = time.perf_counter()
-    for index, offset in enumerate(range(0, len(audio), step)):
+    pacer = Pacer(rate, time.perf_counter)
+    for offset in range(0, len(audio), step):
         await client.send_raw(audio[offset : offset + step])
         if offset < speech_end_byte <= offset + step:
             speech_end_at = time.perf_counter()
-        delay = started + (index + 1) * CHUNK_MS / 1000 - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
+        await pacer.wait(step)
     done = await listener
     deltas = "".join(e["delta"] for e in client.events if e["type"] == "reply.text.delta")
     await client.close()
@@ -149,10 +147,11 @@ async def raw_engines(engines: Any, settings: Settings, speech: bytes, reply: st
 
 
 def reset_prompt_cache(engines: Any) -> None:
-    """llama.cpp reuses the longest cached prompt prefix; the pipeline and the raw call must start equal."""
-    llama = getattr(engines.chat, "_llama", None)
-    if llama is not None:
-        llama.reset()
+    """llama.cpp reuses the longest cached prompt prefix; the pipeline and the raw call must start equal,
+    from the state a server is in when a new session speaks: the system prompt cached (as at startup)."""
+    warm = getattr(engines.chat, "warm", None)
+    if warm is not None:
+        warm()
 
 
 MODES = ("smart_turn", "speculative", "hangover")
@@ -177,17 +176,12 @@ async def barge_in_trial(url: str, rate: int = 16000) -> float:
                 return
 
     listener = asyncio.create_task(listen())
-    started = time.perf_counter()
-    index = 0
+    pacer = Pacer(rate, time.perf_counter)
 
     async def paced(pcm: bytes) -> None:
-        nonlocal index
         for offset in range(0, len(pcm), step):
             await client.send_raw(pcm[offset : offset + step])
-            index += 1
-            delay = started + index * CHUNK_MS / 1000 - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            await pacer.wait(step)
 
     await paced(question)
     while not audio_started.is_set():  # the microphone keeps delivering silence while the reply comes
@@ -292,9 +286,9 @@ def summarize(rows: list[dict[str, Any]], hangover_ms: int, engines: dict[str, A
             lambda r: first_audio("smart_turn")(r) - raw_sum(r, 0)),
     })
     refs = " ".join(normalise(r["text"]) for r in rows)
-    wers = {mode: jiwer.wer(refs, " ".join(normalise(r[mode]["done"]["user_text"]) for r in rows))
+    wers = {mode: wer(refs, " ".join(normalise(r[mode]["done"]["user_text"]) for r in rows))
             for mode in MODES}
-    wers["raw"] = jiwer.wer(refs, " ".join(normalise(r["raw"]["text"]) for r in rows))
+    wers["raw"] = wer(refs, " ".join(normalise(r["raw"]["text"]) for r in rows))
     print(f"\n{len(rows)} utterances, VAD hangover {hangover_ms} ms")
     for role, text in engines.items():
         print(f"  {role}: {text}")
