@@ -2,8 +2,9 @@
 
 For each utterance (synthesized by Piper from known text) the client streams it at real-time pace over
 /ws and records, from the moment it sent the last chunk of speech: final transcript, first reply token,
-first reply audio. It does so twice, against two servers on the same engines: one with speculative
-finalization (the default) and one that waits out the VAD hangover. Then the raw engines are called
+first reply audio. It does so three times, against three servers on the same engines: the smart-turn
+model ending turns (the default), the fixed VAD hangover with speculative finalization, and the hangover
+without speculation. Then the raw engines are called
 directly on the same inputs: whisper on the utterance (our short-window decode, and stock faster-whisper
 `transcribe()` for reference), the chat engine on the same messages up to its first speakable piece,
 Piper's first chunk of that piece.
@@ -153,7 +154,7 @@ def reset_prompt_cache(engines: Any) -> None:
         warm()
 
 
-MODES = ("speculative", "hangover")
+MODES = ("smart_turn", "speculative", "hangover")
 
 
 async def barge_in_trial(url: str, rate: int = 16000) -> float:
@@ -200,10 +201,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     if args.chat_url:
         overrides.update(openai_api_base_url=args.chat_url, chat_model=args.chat_model)
     settings = Settings(**overrides)
-    # Two servers on the same models (each its own speech queue): speculation on, and off.
+    # Three servers on the same models (each its own speech queue): the smart-turn model ending turns (with
+    # speculation), the fixed hangover with speculation, and the fixed hangover without it.
     servers = {
-        "speculative": Settings(**overrides, vad_speculate_ms=args.speculate_ms),
-        "hangover": Settings(**overrides, vad_speculate_ms=0),
+        "smart_turn": Settings(**overrides, vad_speculate_ms=args.speculate_ms, end_of_turn="smart_turn"),
+        "speculative": Settings(**overrides, vad_speculate_ms=args.speculate_ms, end_of_turn="hangover"),
+        "hangover": Settings(**overrides, vad_speculate_ms=0, end_of_turn="hangover"),
     }
     engines = {mode: load_engines(s) for mode, s in servers.items()}
     threads = {mode: ServerThread(create_app(s, engines=engines[mode])).start()
@@ -223,14 +226,16 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             row["raw"] = await raw_engines(engines["hangover"], settings, speech, row["hangover"]["reply"])
             rows.append(row)
             row["barge_in_ms"] = await barge_in_trial(urls["hangover"])
-            spec, wait = row["speculative"]["client_ms"], row["hangover"]["client_ms"]
-            print(f"  {text[:40]:40s} first audio: speculative {spec.get('first_audio', 0):5.0f} ms, "
+            smart, spec = row["smart_turn"]["client_ms"], row["speculative"]["client_ms"]
+            wait = row["hangover"]["client_ms"]
+            print(f"  {text[:40]:40s} first audio: smart-turn {smart.get('first_audio', 0):5.0f} ms, "
+                  f"speculative {spec.get('first_audio', 0):5.0f} ms, "
                   f"hangover {wait.get('first_audio', 0):5.0f} ms, raw engines {raw_sum(row, 0):5.0f} ms",
                   flush=True)
     finally:
         for thread in threads.values():
             thread.stop()
-    return summarize(rows, args.hangover_ms, engines["hangover"].describe())
+    return summarize(rows, args.hangover_ms, engines["smart_turn"].describe())
 
 
 def raw_sum(row: dict[str, Any], hangover_ms: int, chat_key: str = "first_piece_ms") -> float:
@@ -275,6 +280,10 @@ def summarize(rows: list[dict[str, Any]], hangover_ms: int, engines: dict[str, A
         "barge-in: speech onset -> reply.stop (client)": series(lambda r: r.get("barge_in_ms")),
         "speculative: time saved vs hangover": series(
             lambda r: first_audio("hangover")(r) - first_audio("speculative")(r)),
+        "smart_turn: time saved vs speculative (fixed hangover)": series(
+            lambda r: first_audio("speculative")(r) - first_audio("smart_turn")(r)),
+        "smart_turn: first audio - raw (no hangover)": series(
+            lambda r: first_audio("smart_turn")(r) - raw_sum(r, 0)),
     })
     refs = " ".join(normalise(r["text"]) for r in rows)
     wers = {mode: wer(refs, " ".join(normalise(r[mode]["done"]["user_text"]) for r in rows))
@@ -283,9 +292,9 @@ def summarize(rows: list[dict[str, Any]], hangover_ms: int, engines: dict[str, A
     print(f"\n{len(rows)} utterances, VAD hangover {hangover_ms} ms")
     for role, text in engines.items():
         print(f"  {role}: {text}")
-    print(f"\n{'figure':46s} {'p50 ms':>8s} {'p95 ms':>8s}")
+    print(f"\n{'figure':54s} {'p50 ms':>8s} {'p95 ms':>8s}")
     for name, values in figures.items():
-        print(f"{name:46s} {pct(values, 50):8.0f} {pct(values, 95):8.0f}")
+        print(f"{name:54s} {pct(values, 50):8.0f} {pct(values, 95):8.0f}")
     print("\nword error rate: " + ", ".join(f"{k} {v:.3f}" for k, v in wers.items()))
     return {
         "utterances": len(rows),
@@ -305,8 +314,11 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("-n", type=int, default=12, help="utterances (default 12)")
-    parser.add_argument("--hangover-ms", type=int, default=500, help="VAD silence that ends an utterance")
-    parser.add_argument("--speculate-ms", type=int, default=60, help="pause that starts a speculative turn")
+    shipped = Settings(_env_file=None)  # type: ignore[call-arg]
+    parser.add_argument("--hangover-ms", type=int, default=shipped.vad_hangover_ms,
+                        help="VAD silence that ends an utterance (the fixed-hangover servers)")
+    parser.add_argument("--speculate-ms", type=int, default=shipped.vad_speculate_ms,
+                        help="pause that starts a speculative turn")
     parser.add_argument("--temperature", type=float, default=0.0, help="chat sampling temperature")
     parser.add_argument("--chat-url", help="OpenAI-compatible base URL (default: the bundled local model)")
     parser.add_argument("--chat-model", default="gpt-4o-mini")
