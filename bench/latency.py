@@ -2,8 +2,9 @@
 
 For each utterance (synthesized by Piper from known text) the client streams it at real-time pace over
 /ws and records, from the moment it sent the last chunk of speech: final transcript, first reply token,
-first reply audio. It does so twice, against two servers on the same engines: one with speculative
-finalization (the default) and one that waits out the VAD hangover. Then the raw engines are called
+first reply audio. It does so three times, against three servers on the same engines: the smart-turn
+model ending turns (the default), the fixed VAD hangover with speculative finalization, and the hangover
+without speculation. Then the raw engines are called
 directly on the same inputs: whisper on the utterance (our short-window decode, and stock faster-whisper
 `transcribe()` for reference), the chat engine on the same messages up to its first speakable piece,
 Piper's first chunk of that piece.
@@ -11,7 +12,8 @@ Piper's first chunk of that piece.
 - Waiting out the hangover: overhead = first audio - (hangover + raw STT + raw first piece + raw TTS).
 - Speculative: margin = first audio - (raw STT + raw first piece + raw TTS): what the hangover still costs.
 
-    python bench/latency.py                      # offline default (bundled whisper base, SmolLM2, Piper)
+    python bench/latency.py                      # offline default (bundled whisper base, Qwen 0.5B, Piper)
+    VOICECHAT_LOCAL_MODEL=tiny python bench/latency.py   # the tiny brain (SmolLM2-135M)
     python bench/latency.py --chat-url http://127.0.0.1:11434 --chat-model llama3.2
     python bench/latency.py -n 20 --hangover-ms 500 --json bench/results/latency.json
 """
@@ -30,14 +32,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import jiwer  # noqa: E402
 import numpy as np  # noqa: E402
 
 from tests.fakes.http import ServerThread  # noqa: E402
-from tests.speech import piper_speech, silence  # noqa: E402
+from tests.speech import piper_speech, silence, wer  # noqa: E402
 from tests.wsclient import NativeClient  # noqa: E402
 from voicechat.app import create_app  # noqa: E402
-from voicechat.audio import pcm16_to_float  # noqa: E402
+from voicechat.audio import Pacer, pcm16_to_float  # noqa: E402
 from voicechat.engines import load_engines  # noqa: E402
 from voicechat.sentences import SentenceChunker  # noqa: E402
 from voicechat.settings import Settings  # noqa: E402
@@ -93,14 +94,12 @@ async def pipeline_turn(url: str, speech: bytes, rate: int = 16000) -> dict[str,
                 return event
 
     listener = asyncio.create_task(listen())
-    started = time.perf_counter()
-    for index, offset in enumerate(range(0, len(audio), step)):
+    pacer = Pacer(rate, time.perf_counter)
+    for offset in range(0, len(audio), step):
         await client.send_raw(audio[offset : offset + step])
         if offset < speech_end_byte <= offset + step:
             speech_end_at = time.perf_counter()
-        delay = started + (index + 1) * CHUNK_MS / 1000 - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
+        await pacer.wait(step)
     done = await listener
     deltas = "".join(e["delta"] for e in client.events if e["type"] == "reply.text.delta")
     await client.close()
@@ -148,13 +147,14 @@ async def raw_engines(engines: Any, settings: Settings, speech: bytes, reply: st
 
 
 def reset_prompt_cache(engines: Any) -> None:
-    """llama.cpp reuses the longest cached prompt prefix; the pipeline and the raw call must start equal."""
-    llama = getattr(engines.chat, "_llama", None)
-    if llama is not None:
-        llama.reset()
+    """llama.cpp reuses the longest cached prompt prefix; the pipeline and the raw call must start equal,
+    from the state a server is in when a new session speaks: the system prompt cached (as at startup)."""
+    warm = getattr(engines.chat, "warm", None)
+    if warm is not None:
+        warm()
 
 
-MODES = ("speculative", "hangover")
+MODES = ("smart_turn", "speculative", "hangover")
 
 
 async def barge_in_trial(url: str, rate: int = 16000) -> float:
@@ -176,17 +176,12 @@ async def barge_in_trial(url: str, rate: int = 16000) -> float:
                 return
 
     listener = asyncio.create_task(listen())
-    started = time.perf_counter()
-    index = 0
+    pacer = Pacer(rate, time.perf_counter)
 
     async def paced(pcm: bytes) -> None:
-        nonlocal index
         for offset in range(0, len(pcm), step):
             await client.send_raw(pcm[offset : offset + step])
-            index += 1
-            delay = started + index * CHUNK_MS / 1000 - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            await pacer.wait(step)
 
     await paced(question)
     while not audio_started.is_set():  # the microphone keeps delivering silence while the reply comes
@@ -206,10 +201,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     if args.chat_url:
         overrides.update(openai_api_base_url=args.chat_url, chat_model=args.chat_model)
     settings = Settings(**overrides)
-    # Two servers on the same models (each its own speech queue): speculation on, and off.
+    # Three servers on the same models (each its own speech queue): the smart-turn model ending turns (with
+    # speculation), the fixed hangover with speculation, and the fixed hangover without it.
     servers = {
-        "speculative": Settings(**overrides, vad_speculate_ms=args.speculate_ms),
-        "hangover": Settings(**overrides, vad_speculate_ms=0),
+        "smart_turn": Settings(**overrides, vad_speculate_ms=args.speculate_ms, end_of_turn="smart_turn"),
+        "speculative": Settings(**overrides, vad_speculate_ms=args.speculate_ms, end_of_turn="hangover"),
+        "hangover": Settings(**overrides, vad_speculate_ms=0, end_of_turn="hangover"),
     }
     engines = {mode: load_engines(s) for mode, s in servers.items()}
     threads = {mode: ServerThread(create_app(s, engines=engines[mode])).start()
@@ -229,14 +226,16 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             row["raw"] = await raw_engines(engines["hangover"], settings, speech, row["hangover"]["reply"])
             rows.append(row)
             row["barge_in_ms"] = await barge_in_trial(urls["hangover"])
-            spec, wait = row["speculative"]["client_ms"], row["hangover"]["client_ms"]
-            print(f"  {text[:40]:40s} first audio: speculative {spec.get('first_audio', 0):5.0f} ms, "
+            smart, spec = row["smart_turn"]["client_ms"], row["speculative"]["client_ms"]
+            wait = row["hangover"]["client_ms"]
+            print(f"  {text[:40]:40s} first audio: smart-turn {smart.get('first_audio', 0):5.0f} ms, "
+                  f"speculative {spec.get('first_audio', 0):5.0f} ms, "
                   f"hangover {wait.get('first_audio', 0):5.0f} ms, raw engines {raw_sum(row, 0):5.0f} ms",
                   flush=True)
     finally:
         for thread in threads.values():
             thread.stop()
-    return summarize(rows, args.hangover_ms, engines["hangover"].describe())
+    return summarize(rows, args.hangover_ms, engines["smart_turn"].describe())
 
 
 def raw_sum(row: dict[str, Any], hangover_ms: int, chat_key: str = "first_piece_ms") -> float:
@@ -281,17 +280,21 @@ def summarize(rows: list[dict[str, Any]], hangover_ms: int, engines: dict[str, A
         "barge-in: speech onset -> reply.stop (client)": series(lambda r: r.get("barge_in_ms")),
         "speculative: time saved vs hangover": series(
             lambda r: first_audio("hangover")(r) - first_audio("speculative")(r)),
+        "smart_turn: time saved vs speculative (fixed hangover)": series(
+            lambda r: first_audio("speculative")(r) - first_audio("smart_turn")(r)),
+        "smart_turn: first audio - raw (no hangover)": series(
+            lambda r: first_audio("smart_turn")(r) - raw_sum(r, 0)),
     })
     refs = " ".join(normalise(r["text"]) for r in rows)
-    wers = {mode: jiwer.wer(refs, " ".join(normalise(r[mode]["done"]["user_text"]) for r in rows))
+    wers = {mode: wer(refs, " ".join(normalise(r[mode]["done"]["user_text"]) for r in rows))
             for mode in MODES}
-    wers["raw"] = jiwer.wer(refs, " ".join(normalise(r["raw"]["text"]) for r in rows))
+    wers["raw"] = wer(refs, " ".join(normalise(r["raw"]["text"]) for r in rows))
     print(f"\n{len(rows)} utterances, VAD hangover {hangover_ms} ms")
     for role, text in engines.items():
         print(f"  {role}: {text}")
-    print(f"\n{'figure':46s} {'p50 ms':>8s} {'p95 ms':>8s}")
+    print(f"\n{'figure':54s} {'p50 ms':>8s} {'p95 ms':>8s}")
     for name, values in figures.items():
-        print(f"{name:46s} {pct(values, 50):8.0f} {pct(values, 95):8.0f}")
+        print(f"{name:54s} {pct(values, 50):8.0f} {pct(values, 95):8.0f}")
     print("\nword error rate: " + ", ".join(f"{k} {v:.3f}" for k, v in wers.items()))
     return {
         "utterances": len(rows),
@@ -311,8 +314,11 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("-n", type=int, default=12, help="utterances (default 12)")
-    parser.add_argument("--hangover-ms", type=int, default=500, help="VAD silence that ends an utterance")
-    parser.add_argument("--speculate-ms", type=int, default=60, help="pause that starts a speculative turn")
+    shipped = Settings(_env_file=None)  # type: ignore[call-arg]
+    parser.add_argument("--hangover-ms", type=int, default=shipped.vad_hangover_ms,
+                        help="VAD silence that ends an utterance (the fixed-hangover servers)")
+    parser.add_argument("--speculate-ms", type=int, default=shipped.vad_speculate_ms,
+                        help="pause that starts a speculative turn")
     parser.add_argument("--temperature", type=float, default=0.0, help="chat sampling temperature")
     parser.add_argument("--chat-url", help="OpenAI-compatible base URL (default: the bundled local model)")
     parser.add_argument("--chat-model", default="gpt-4o-mini")

@@ -30,6 +30,7 @@ import websockets  # noqa: E402
 from tests.process import ServerProcess  # noqa: E402
 from tests.speech import piper_speech, silence  # noqa: E402
 from tests.wsclient import NativeClient  # noqa: E402
+from voicechat.audio import Pacer  # noqa: E402
 
 SENTENCES = ["What is the capital of France?", "Turn off the bedroom lights.", "How tall is Mount Everest?",
              "What time is it in Tokyo?", "Tell me a short joke about cats.", "Who painted the Mona Lisa?"]
@@ -78,18 +79,16 @@ async def client_loop(index: int, url: str, until: float, every: float, out: dic
             audio = silence(300) + speech[turn % len(speech)] + silence(900)
             speech_end = 0.0
             step = 16000 * 2 * CHUNK_MS // 1000
-            started = time.monotonic()
             marks: dict[str, float] = {}
 
             listener = asyncio.create_task(listen(client, marks))
             end_byte = 300 * 32 + len(speech[turn % len(speech)])
-            for i, offset in enumerate(range(0, len(audio), step)):
+            pacer = Pacer(16000)
+            for offset in range(0, len(audio), step):
                 await client.send_raw(audio[offset : offset + step])
                 if offset < end_byte <= offset + step:
                     speech_end = time.monotonic()
-                delay = started + (i + 1) * CHUNK_MS / 1000 - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
+                await pacer.wait(step)
             done = await listener
             if done["status"] == "completed":
                 out["transcript_ms"].append((marks["transcript"] - speech_end) * 1000)

@@ -68,12 +68,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import jiwer  # noqa: E402
 import numpy as np  # noqa: E402
 import websockets  # noqa: E402
 
-from tests.speech import piper_speech, silence  # noqa: E402
+from tests.speech import piper_speech, silence, wer  # noqa: E402
 from tests.wsclient import NativeClient  # noqa: E402
+from voicechat.audio import Pacer  # noqa: E402
 from voicechat.stt import normalise  # noqa: E402
 
 RATE = 16000
@@ -138,28 +138,6 @@ def prepare(text: str, lead_ms: int, chunk_bytes: int) -> Utterance:
     lead = silence(lead_ms)
     lead += bytes((-(len(lead) + len(speech))) % chunk_bytes)  # pad so the speech ends on a chunk edge
     return Utterance(text, lead + speech, len(lead))
-
-
-class Pacer:
-    """Real-time pace: a chunk is released once the audio it holds would have been spoken."""
-
-    def __init__(self) -> None:
-        self.start = time.monotonic()
-        self.sent = 0  # bytes released since `start`
-
-    def restart(self) -> None:
-        self.start, self.sent = time.monotonic(), 0
-
-    @property
-    def position_s(self) -> float:
-        return self.sent / BYTES_PER_S
-
-    async def release(self, nbytes: int) -> None:
-        due = self.start + (self.sent + nbytes) / BYTES_PER_S
-        delay = due - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        self.sent += nbytes
 
 
 def chunks(pcm: bytes, size: int) -> Iterator[bytes]:
@@ -264,7 +242,7 @@ async def voicechat_client(run: Run, index: int, texts: list[str], mode: str) ->
             turns.on_event(event, time.monotonic())
 
     listener = asyncio.create_task(listen())
-    pacer = Pacer()
+    pacer = Pacer(RATE)
     quiet = bytes(run.chunk_bytes)
     try:
         for text in texts:
@@ -276,7 +254,7 @@ async def voicechat_client(run: Run, index: int, texts: list[str], mode: str) ->
                 pacer.restart()  # the button is pressed now; no audio flowed while it was up
             turns.reset(1000 * (pacer.position_s + len(utt.pcm) / BYTES_PER_S))
             for chunk in chunks(utt.pcm, run.chunk_bytes):
-                await pacer.release(len(chunk))
+                await pacer.wait(len(chunk))
                 await client.send_raw(chunk)
             speech_end = time.monotonic()
             if mode == "push_to_talk":
@@ -289,7 +267,7 @@ async def voicechat_client(run: Run, index: int, texts: list[str], mode: str) ->
                     pass
             while (mode == "vad" and not turns.done.is_set() and time.monotonic() < deadline
                    and not listener.done()):
-                await pacer.release(len(quiet))  # a live microphone keeps sending silence
+                await pacer.wait(len(quiet))  # a live microphone keeps sending silence
                 await client.send_raw(quiet)
             if turns.final_at is None:
                 rec.error = "closed" if listener.done() else "timeout"
@@ -315,7 +293,7 @@ async def gap(run: Run, pacer: Pacer, stream: bool, send: Callable[[bytes], Awai
     until = time.monotonic() + GAP_S
     while time.monotonic() < until:
         if stream:
-            await pacer.release(len(quiet))
+            await pacer.wait(len(quiet))
             await send(quiet)
         else:
             await asyncio.sleep(until - time.monotonic())
@@ -414,7 +392,7 @@ async def whisperlive_stream_client(run: Run, index: int, texts: list[str]) -> N
                 segs.on_segments(data["segments"], time.monotonic())
 
     listener = asyncio.create_task(listen())
-    pacer = Pacer()
+    pacer = Pacer(RATE)
     quiet = to_float32(bytes(run.chunk_bytes))
     try:
         for text in texts:
@@ -425,12 +403,12 @@ async def whisperlive_stream_client(run: Run, index: int, texts: list[str]) -> N
             begin = pacer.position_s
             segs.reset(begin + utt.speech_start / BYTES_PER_S, begin + len(utt.pcm) / BYTES_PER_S)
             for chunk in chunks(utt.pcm, run.chunk_bytes):
-                await pacer.release(len(chunk))
+                await pacer.wait(len(chunk))
                 await ws.send(to_float32(chunk))
             speech_end = time.monotonic()
             deadline = speech_end + run.timeout_s
             while not segs.done.is_set() and time.monotonic() < deadline and not listener.done():
-                await pacer.release(run.chunk_bytes)
+                await pacer.wait(run.chunk_bytes)
                 await ws.send(quiet)
             rec.extra["messages"] = len(segs.history)
             if segs.final_at is None:
@@ -477,11 +455,11 @@ async def whisperlive_eoa_once(run: Run, rec: Record, utt: Utterance) -> None:
                     seen["after_end"] = time.monotonic()
 
     listener = asyncio.create_task(listen())
-    pacer = Pacer()
+    pacer = Pacer(RATE)
     speech_end = float("nan")
     try:
         for chunk in chunks(utt.pcm, run.chunk_bytes):
-            await pacer.release(len(chunk))
+            await pacer.wait(len(chunk))
             await ws.send(to_float32(chunk))
         speech_end = seen["end"] = time.monotonic()
         await ws.send(b"END_OF_AUDIO")
@@ -523,9 +501,9 @@ async def wyoming_client(run: Run, index: int, texts: list[str]) -> None:
         try:
             await client.write_event(Transcribe(language="en").event())
             await client.write_event(AudioStart(rate=RATE, width=2, channels=1).event())
-            pacer = Pacer()
+            pacer = Pacer(RATE)
             for chunk in chunks(utt.pcm, run.chunk_bytes):
-                await pacer.release(len(chunk))
+                await pacer.wait(len(chunk))
                 await client.write_event(AudioChunk(rate=RATE, width=2, channels=1, audio=chunk).event())
             speech_end = time.monotonic()
             await client.write_event(AudioStop().event())
@@ -714,7 +692,7 @@ def summarize(run: Run, wall_s: float, cpu_s: float) -> dict[str, Any]:
         "refusals": len(run.refusals),
         "exact_match": round(sum(a == b for a, b in zip(refs, hyps, strict=True)) / len(refs), 3)
         if refs else None,
-        "wer": round(float(jiwer.wer(refs, hyps)), 3) if refs else None,
+        "wer": round(wer(refs, hyps), 3) if refs else None,
         "scored": len(refs), "extras": extras, "wall_s": round(wall_s, 1),
         "server_cpu_s": round(cpu_s, 1),
     }  # fmt: skip

@@ -1,5 +1,6 @@
 """Debian's nginx (scripts/setup.sh --test installs it) in front of test nodes, with the configuration
-docs/deployment.md documents: its ```nginx block, with the test's node addresses and a free port."""
+docs/deployment.md documents: its load-balancer ```nginx block, with the test's node addresses and a free
+port."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from tests.conftest import ROOT
 
 def documented_config() -> str:
     text = (ROOT / "docs" / "deployment.md").read_text()
-    blocks = re.findall(r"```nginx\n(.*?)```", text, flags=re.S)
-    assert len(blocks) == 1, "docs/deployment.md should hold exactly one ```nginx block"
+    # The load balancer's block is the one with the `voicechat` upstream (the single-node proxy's has none).
+    blocks = [b for b in re.findall(r"```nginx\n(.*?)```", text, flags=re.S) if "upstream voicechat" in b]
+    assert len(blocks) == 1, "docs/deployment.md should hold one ```nginx block with `upstream voicechat`"
     return blocks[0]
 
 

@@ -1,14 +1,26 @@
-"""Test speech synthesized from known text (Piper's bundled voice, or espeak-ng), cached per run."""
+"""Test speech synthesized from known text (Piper's bundled voice, or espeak-ng), cached per run, and the
+one word error rate every test and benchmark compares transcripts with."""
 
 from __future__ import annotations
 
 import functools
 import subprocess
 
+import jiwer
 import numpy as np
 
 from voicechat.audio import read_wav, resample_pcm16
 from voicechat.models import resolve_piper_voice
+from voicechat.stt import normalise
+
+MAX_WER = 0.2  # what a test accepts from whisper base on clean synthesized speech
+
+
+def wer(said: str | list[str], heard: str | list[str]) -> float:
+    """Word error rate of `heard` against `said`, case and punctuation ignored (lists: one rate over all)."""
+    if isinstance(said, str) and isinstance(heard, str):
+        return float(jiwer.wer(normalise(said), normalise(heard)))
+    return float(jiwer.wer([normalise(s) for s in said], [normalise(h) for h in heard]))
 
 
 @functools.lru_cache(maxsize=1)

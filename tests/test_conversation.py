@@ -6,23 +6,15 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-import jiwer
 import numpy as np
 
-from tests.speech import conversation, espeak_speech, noise, piper_speech, silence
+from tests.speech import MAX_WER, conversation, espeak_speech, noise, piper_speech, silence, wer
 from tests.wsclient import NativeClient
 from voicechat.audio import resample_pcm16, rms_dbfs
 from voicechat.clients.say import say
-from voicechat.stt import normalise
+
 
 # Whisper base on clean synthetic speech: a stated bound, not a hope.
-MAX_WER = 0.2
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    return jiwer.wer(normalise(reference), normalise(hypothesis))
-
-
 async def spoken_turn(client: NativeClient, text: str, rate: int = 16000) -> dict:
     await client.stream(silence(300, rate) + piper_speech(text, rate) + silence(900, rate), rate)
     return await client.expect("turn.done")

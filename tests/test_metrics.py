@@ -70,11 +70,12 @@ async def test_a_spoken_turn_shows_in_the_metrics(start_server, fake_chat):
         assert secret not in text
 
 
-def test_metrics_need_the_token_unless_made_public(start_server):
-    guarded = start_server(tokens=f"ops:{TOKEN}")
+def test_metrics_need_the_token_unless_made_public(start_server, fake_chat):
+    remote = {"openai_api_base_url": fake_chat.base_url, "openai_api_key": fake_chat.api_key}
+    guarded = start_server(tokens=f"ops:{TOKEN}", **remote)
     assert httpx.get(guarded.http + "/metrics").status_code == 401
     assert httpx.get(guarded.http + "/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
-    public = start_server(tokens=f"ops:{TOKEN}", metrics_public=True)
+    public = start_server(tokens=f"ops:{TOKEN}", metrics_public=True, **remote)
     assert httpx.get(public.http + "/metrics").status_code == 200
     assert httpx.get(public.http + "/api/jobs").status_code == 401  # only /metrics is opened
     refused = scrape(public.http)

@@ -3,6 +3,8 @@ intact after `kill -9`, and an unfinished media job finishes after the restart."
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import signal
 from pathlib import Path
@@ -129,6 +131,38 @@ async def test_sigterm_lets_the_running_turn_finish_then_closes(server_env, fake
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await client.next(timeout=30)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+        assert server.proc.wait(timeout=30) in (0, -signal.SIGTERM)
+    finally:
+        fake_chat.server.call_soon(fake_chat.release.clear)
+        server.stop()
+
+
+async def test_sigterm_lets_a_realtime_response_finish_then_closes_with_1001(server_env, fake_chat):
+    """The Realtime door shares the native door's socket loop, so shutdown treats its clients the same."""
+    server = ServerProcess(server_env)
+    fake_chat.mode = "slow"
+
+    async def next_of(ws: websockets.ClientConnection, kind: str) -> dict:
+        while (event := json.loads(await asyncio.wait_for(ws.recv(), 30)))["type"] != kind:
+            pass
+        return event
+
+    try:
+        async with websockets.connect(server.http.replace("http", "ws") + "/v1/realtime?model=t") as ws:
+            await next_of(ws, "session.created")
+            await ws.send(json.dumps({"type": "conversation.item.create", "item": {
+                "type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hi"}]}}))
+            await ws.send(json.dumps({"type": "response.create",
+                                      "response": {"output_modalities": ["text"]}}))
+            await next_of(ws, "response.created")
+            server.proc.send_signal(signal.SIGTERM)
+            server.wait_for("letting 1 sessions finish")
+            fake_chat.server.call_soon(fake_chat.release.set)
+            done = await next_of(ws, "response.done")
+            assert done["response"]["status"] == "completed"
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await next_of(ws, "never")
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
         assert server.proc.wait(timeout=30) in (0, -signal.SIGTERM)
     finally:
         fake_chat.server.call_soon(fake_chat.release.clear)

@@ -22,6 +22,8 @@ IMAGE, VIDEO = MediaKind.IMAGE, MediaKind.VIDEO
         ("Combine these three photos into one.", "blend", IMAGE, "midjourney", "blend"),
         ("把这两张图融合", "blend", IMAGE, "midjourney", "blend"),
         ("帮我把这几张照片合成一张", "blend", IMAGE, "midjourney", "blend"),
+        ("把這兩張圖融合", "blend", IMAGE, "midjourney", "blend"),  # whisper writes traditional now and then
+        ("讓這個人跳機器人舞", "dance", VIDEO, "viggle", "generate"),
         (
             "Put the face from the first picture onto the second one.",
             "face_swap",

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.process import ServerProcess
-from tests.test_rest import MAX_WER, wer
+from tests.speech import MAX_WER, wer
 from tests.wsclient import NativeClient
 from voicechat.audio import rms_dbfs
 

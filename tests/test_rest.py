@@ -7,25 +7,16 @@ import socket
 import wave
 
 import httpx
-import jiwer
 import miniaudio
 import numpy as np
 import openai
 import pytest
 
-from tests.speech import piper_speech, silence
+from tests.speech import MAX_WER, piper_speech, silence, wer
 from voicechat.audio import read_wav, rms_dbfs, wav_bytes
 from voicechat.codecs import encode_mp3
-from voicechat.stt import normalise
 
 SAID = "Please remind me to water the plants tomorrow morning."
-MAX_WER = 0.2
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    return jiwer.wer(normalise(reference), normalise(hypothesis))
-
-
 @pytest.fixture
 def client(remote_server) -> openai.OpenAI:
     return openai.OpenAI(api_key="sk-unused", base_url=remote_server.http + "/v1", max_retries=0)

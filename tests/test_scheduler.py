@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-import jiwer
 import pytest
 
 from tests.conftest import make_settings
-from tests.speech import piper_speech, silence
+from tests.speech import piper_speech, silence, wer
 from voicechat.scheduler import SttBusy, SttScheduler
 from voicechat.stt import WhisperSTT, looks_looped, normalise
 
@@ -29,15 +28,11 @@ def scheduler(whisper: WhisperSTT, **overrides: object) -> SttScheduler:
     return SttScheduler(whisper, make_settings(**overrides))
 
 
-def error_rate(said: list[str], heard: list[str]) -> float:
-    return jiwer.wer([normalise(s) for s in said], [normalise(h) for h in heard])
-
-
 def test_the_short_window_hears_what_the_full_window_hears(whisper: WhisperSTT):
     audio = [utterance(text) for text in SAID]
     short = [whisper.transcribe_sync(pcm, "en").text for pcm in audio]
     full = [whisper._transcribe_full(whisper_float(pcm), "en", None, False).text for pcm in audio]
-    assert error_rate(SAID, short) <= error_rate(SAID, full) + 0.05, (short, full)
+    assert wer(SAID, short) <= wer(SAID, full) + 0.05, (short, full)
     assert whisper.short_window_runs >= len(SAID)
 
 
@@ -62,7 +57,7 @@ async def test_finals_wait_in_order_and_a_full_queue_refuses_at_once(whisper: Wh
     results = await asyncio.gather(first, second, third, return_exceptions=True)
     await queue.close()
     assert isinstance(results[2], SttBusy)
-    assert error_rate(SAID[:2], [r.text for r in results[:2]]) <= 0.1  # type: ignore[union-attr]
+    assert wer(SAID[:2], [r.text for r in results[:2]]) <= 0.1  # type: ignore[union-attr]
     assert queue.stats.refused == 1 and queue.stats.finals == 2
 
 
@@ -94,7 +89,7 @@ async def test_waiting_finals_share_one_model_call(whisper: WhisperSTT):
     results = await asyncio.gather(*(queue.transcribe(utterance(text), "en") for text in SAID))
     await queue.close()
     assert queue.stats.max_batch == 4 and queue.stats.batches == 1
-    assert error_rate(SAID, [r.text for r in results]) <= 0.1, [r.text for r in results]
+    assert wer(SAID, [r.text for r in results]) <= 0.1, [r.text for r in results]
 
 
 async def test_admission_is_refused_while_finals_would_wait_too_long(whisper: WhisperSTT):

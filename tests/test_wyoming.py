@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from wyoming.asr import Transcribe, Transcript, TranscriptChunk, TranscriptStart, TranscriptStop
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
@@ -12,10 +14,10 @@ from wyoming.info import Describe, Info
 from wyoming.ping import Ping, Pong
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
 
-from tests.speech import piper_speech, silence
-from tests.test_rest import MAX_WER, wer
+from tests.speech import MAX_WER, piper_speech, silence, wer
+from voicechat.app import drain_sessions
 from voicechat.audio import resample_pcm16, rms_dbfs
-from voicechat.doors.wyoming import RemoteBindRefused, check_bind
+from voicechat.doors.wyoming_checks import RemoteBindRefused, check_bind
 
 
 @pytest.fixture
@@ -157,3 +159,37 @@ async def test_audio_in_a_shape_we_cannot_read_is_refused_and_the_request_still_
     assert slow.data["code"] == "bad_event" and "rate 1 Hz" in slow.data["text"]
     assert shapeless.data["code"] == "bad_event" and "channels 0" in shapeless.data["text"]
     assert wer("What is the capital of France?", heard.text) <= MAX_WER, heard.text
+
+
+async def test_shutdown_lets_a_request_in_progress_finish_then_closes(start_server, fake_chat):
+    """On SIGTERM (the server's drain) Wyoming does what the WebSocket doors do: no new connections, the
+    running request gets its answer, then the connection is closed."""
+    server = start_server(openai_api_base_url=fake_chat.base_url, openai_api_key=fake_chat.api_key,
+                          chat_timeout_s=30.0, wyoming_uri="tcp://127.0.0.1:0", shutdown_grace_s=29.0)
+    app = server.thread.server.config.app
+    port = app.state.wyoming_port
+    fake_chat.mode = "slow"
+    try:
+        async with AsyncTcpClient("127.0.0.1", port) as client:
+            context = {"conversation_id": "drain-test"}
+            await client.write_event(Transcript(text="Tell me about the moon", context=context).event())
+            await read_until(client, "handled-start")
+            loop = server.thread.loop
+            assert loop is not None
+
+            async def stop_listening() -> None:  # the drain's first step, known to be done when awaited
+                app.state.wyoming.stop_listening()
+
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(stop_listening(), loop))
+            drained = asyncio.run_coroutine_threadsafe(drain_sessions(app, 30), loop)
+            with pytest.raises(OSError):
+                async with AsyncTcpClient("127.0.0.1", port) as late:
+                    await late.write_event(Describe().event())
+                    await late.read_event()
+            fake_chat.server.call_soon(fake_chat.release.set)
+            events = await read_until(client, "handled")
+            assert Handled.from_event(events[-1]).text
+            assert await client.read_event() is None  # then the door closes the connection
+        await asyncio.wrap_future(drained)
+    finally:
+        fake_chat.server.call_soon(fake_chat.release.clear)

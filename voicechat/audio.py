@@ -1,9 +1,12 @@
-"""PCM helpers: int16 conversions, streaming resampling, WAV in and out."""
+"""PCM helpers: int16 conversions, streaming resampling, WAV in and out, real-time pacing."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import time
 import wave
+from collections.abc import Callable
 
 import numpy as np
 import soxr
@@ -119,3 +122,29 @@ def g711_encode(pcm: bytes, law: str) -> bytes:
     lower, upper = sorted_values[index - 1], sorted_values[index]
     nearest = np.where(np.abs(samples - lower) <= np.abs(upper - samples), index - 1, index)
     return order[nearest].astype(np.uint8).tobytes()
+
+
+class Pacer:
+    """Real-time pace for PCM16 mono at `rate`, on a fixed schedule from `start` so sends never drift.
+
+    `await wait(n)` returns once the audio counted so far plus `n` bytes would have been spoken: call it
+    after sending a chunk (a file streamed at real time) or before (a microphone delivering it).
+    """
+
+    def __init__(self, rate: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.bytes_per_s = rate * 2
+        self.clock = clock
+        self.restart()
+
+    def restart(self) -> None:
+        self.start, self.sent = self.clock(), 0
+
+    @property
+    def position_s(self) -> float:
+        return self.sent / self.bytes_per_s
+
+    async def wait(self, nbytes: int) -> None:
+        self.sent += nbytes
+        delay = self.start + self.sent / self.bytes_per_s - self.clock()
+        if delay > 0:
+            await asyncio.sleep(delay)

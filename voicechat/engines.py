@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .bundles import ModelFileError
+from .capabilities import Counted, Queued, Reporting
 from .cpu import GATE
 from .llm import ChatEngine, create_chat
 from .metrics import Metrics
@@ -41,19 +42,18 @@ class Engines:
     def overloaded(self) -> str | None:
         """Why a new session should be refused now (an engine's queue is too long), or None."""
         for engine in (self.stt, self.chat):
-            check = getattr(engine, "overloaded", None)
-            if check is not None and (reason := check()):
+            if isinstance(engine, Queued) and (reason := engine.overloaded()):
                 return str(reason)
         return None
 
     def load(self) -> dict[str, Any]:
         """The speech model's queue and the counters, for `/health` and benchmarks."""
-        snapshot = getattr(self.stt, "snapshot", None)
-        chat_wait = getattr(self.chat, "estimated_wait_ms", None)
-        chat_stats = getattr(self.chat, "stats", None)
-        return {"stt": snapshot() if snapshot else None, "counters": dict(self.counters),
-                "chat_wait_ms": round(chat_wait()) if chat_wait else None,
-                "chat": dict(chat_stats) if chat_stats is not None else None, "cpu_priority": GATE.snapshot()}
+        chat = self.chat
+        return {"stt": self.stt.snapshot() if isinstance(self.stt, Reporting) else None,
+                "counters": dict(self.counters),
+                "chat_wait_ms": round(chat.estimated_wait_ms()) if isinstance(chat, Queued) else None,
+                "chat": dict(chat.stats) if isinstance(chat, Counted) else None,
+                "cpu_priority": GATE.snapshot()}
 
     def end_of_turn(self, settings: Settings) -> dict[str, Any]:
         """Which end-of-turn detector is in force, for `ready` and `/health`."""

@@ -1,50 +1,62 @@
 """Per-session conversation history with a size budget.
 
-An assistant entry points at its turn, so when the client later reports how much of the reply it really
-played, the history entry shrinks to what the user heard.
+An assistant entry points at its turn (anything `Heard`), so when the client later reports how much of the
+reply it really played, the history entry shrinks to what the user heard.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Generic, Protocol, TypeVar
 
-if TYPE_CHECKING:
-    from .turn import Turn
+
+class Heard(Protocol):
+    """A reply whose text is what the user heard of it (all of it, or what was played before a cut)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
+    def heard_text(self) -> str: ...
+
+
+H = TypeVar("H", bound=Heard)
 
 
 @dataclass
-class Entry:
+class Entry(Generic[H]):
     role: str
     text: str = ""
-    turn: Turn | None = None
+    turn: H | None = None
 
     @property
     def content(self) -> str:
         return self.turn.heard_text() if self.turn is not None and self.role == "assistant" else self.text
 
 
-class History:
+class History(Generic[H]):
     """User and assistant messages, oldest dropped first once over `max_chars`."""
 
     def __init__(self, max_chars: int) -> None:
         self.max_chars = max_chars
-        self._entries: list[Entry] = []
+        self._entries: list[Entry[H]] = []
 
     # Entries kept for clients reading the conversation back; the model sees only what fits max_chars.
     max_entries = 200
 
-    def add_user(self, text: str, turn: Turn | None = None) -> None:
+    def add_user(self, text: str, turn: H | None = None) -> None:
         self._append(Entry("user", text, turn))
 
-    def add_assistant(self, turn: Turn) -> None:
+    def add_assistant(self, turn: H) -> None:
         self._append(Entry("assistant", turn=turn))
 
     def add_said(self, text: str) -> None:
         """An assistant message read back from the store (a resumed conversation): text, no live turn."""
         self._append(Entry("assistant", text))
 
-    def _append(self, entry: Entry) -> None:
+    def _append(self, entry: Entry[H]) -> None:
         self._entries.append(entry)
         del self._entries[: -self.max_entries]
 
@@ -60,13 +72,13 @@ class History:
         """Take back everything a turn added (a speculative turn that turned out wrong)."""
         self._entries = [e for e in self._entries if e.turn is None or e.turn.id != turn_id]
 
-    def entry(self, turn_id: str, role: str) -> Entry | None:
+    def entry(self, turn_id: str, role: str) -> Entry[H] | None:
         for entry in self._entries:
             if entry.role == role and entry.turn is not None and entry.turn.id == turn_id:
                 return entry
         return None
 
-    def turn(self, turn_id: str) -> Turn | None:
+    def turn(self, turn_id: str) -> H | None:
         for entry in reversed(self._entries):
             if entry.turn is not None and entry.turn.id == turn_id:
                 return entry.turn

@@ -18,6 +18,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, disable_cre
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from .events import ServerEvent
+
 # From 50 ms (a fast GPU) to 20 s (a loaded CPU): answer times people notice.
 LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0)
 _SAFE_LABEL = re.compile(r"[A-Za-z0-9_.:-]{1,48}")
@@ -66,6 +68,8 @@ class Metrics:
         async def observed(message: Any) -> None:
             if isinstance(message, dict):
                 self.observe(message)
+            elif isinstance(message, ServerEvent) and message.type in ("turn.done", "error"):
+                self.observe(message.to_dict())
             await send(message)
 
         return observed

@@ -45,7 +45,6 @@ class RemoteSTT:
 
     name = "remote"
     multilingual = True  # whatever the remote model is, it is asked in the session's language
-    supports_partials = False
 
     def __init__(self, settings: Settings, client: httpx.AsyncClient | None = None) -> None:
         assert settings.stt_url

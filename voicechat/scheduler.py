@@ -67,8 +67,6 @@ class SchedulerStats:
 class SttScheduler:
     """The `SpeechToText` every session uses when whisper runs in this process."""
 
-    supports_partials = True
-
     def __init__(self, engine: WhisperSTT, settings: Settings) -> None:
         self.engine = engine
         self.description = engine.description

@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .events import openai_error
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -215,8 +216,7 @@ async def _refuse_ws(send: Send, code: int, reason: str) -> None:
 
 async def _refuse_http(send: Send, status: int, code: str, message: str,
                        extra: dict[str, str] | None = None) -> None:
-    body = json.dumps({"error": {"message": message, "type": "invalid_request_error", "param": None,
-                                 "code": code}}).encode()
+    body = json.dumps(openai_error(status, code, message)).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     headers += [(k.encode(), v.encode()) for k, v in (extra or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -7,23 +7,49 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Protocol
 
+from . import events
 from .audio import duration_ms
+from .engines import Engines
+from .heard import SpokenPiece, heard_words
+from .history import History
 from .llm import ChatError, ToolCall
+from .media.bridge import MediaBridge
 from .media.router import ActionRoute, ChatRoute
 from .media.tools import MEDIA_TOOLS, route_from_tool_call
+from .protocol import SessionConfig
 from .scheduler import SttBusy
 from .sentences import SentenceChunker
-from .store import StoreError
-from .stt import Transcript
+from .settings import Settings
+from .store import ConversationStore, StoreError
+from .stt import Transcript, ignore_reason
 from .tts import TTSError
 from .vad import Utterance
 
-if TYPE_CHECKING:
-    from .session import Session
-
 log = logging.getLogger(__name__)
+
+
+class TurnContext(Protocol):
+    """What a turn sees of its conversation: output, the history, the engines, the config, the store."""
+
+    id: str  # the conversation's
+    engines: Engines
+    settings: Settings
+    config: SessionConfig
+    history: History[Turn]
+    store: ConversationStore | None
+    media_bridge: MediaBridge | None
+
+    async def send(self, event: events.ServerEvent) -> None: ...
+
+    async def send_audio(self, pcm: bytes, rate: int) -> float:
+        """Send reply audio at `rate` in the client's format; returns how many ms of audio went out."""
+        ...
+
+    def hotwords(self) -> str: ...
+
+    async def storage_failed(self, exc: StoreError, turn_id: str | None = None) -> None: ...
 
 APOLOGY = "Sorry, I can't reach my language model right now. Please try again in a moment."
 BUSY_APOLOGY = "Sorry, I'm answering several people at once right now. Please ask me again in a moment."
@@ -62,14 +88,6 @@ class TurnInput:
         return self.decided is not None and not self.decided.is_set()
 
 
-@dataclass
-class SpokenPiece:
-    text: str
-    start_ms: float
-    end_ms: float
-    apology: bool = False
-
-
 async def _said(line: str) -> AsyncIterator[str]:
     """A fixed line as a one-delta reply stream."""
     yield line
@@ -82,7 +100,7 @@ def _ms(later: float | None, earlier: float) -> int | None:
 class Turn:
     """Runs in its own task so barge-in can cancel it without touching the session's worker."""
 
-    def __init__(self, id: str, session: Session, item: TurnInput) -> None:
+    def __init__(self, id: str, session: TurnContext, item: TurnInput) -> None:
         self.id = id
         self.session = session
         self.item = item
@@ -103,12 +121,12 @@ class Turn:
         self.finished = False
         self._task: asyncio.Task[None] | None = None
         # While speculative: events and audio the client must not see yet, in order.
-        self._held: list[dict[str, Any] | tuple[bytes, int]] | None = [] if item.held else None
+        self._held: list[events.ServerEvent | tuple[bytes, int]] | None = [] if item.held else None
         self._persist_held = False
 
     # --- output, held back while the turn is speculative ------------------------------------------
 
-    async def send(self, event: dict[str, Any]) -> None:
+    async def send(self, event: events.ServerEvent) -> None:
         if self._held is not None:
             self._held.append(event)
         else:
@@ -118,7 +136,7 @@ class Turn:
         if self._held is not None:
             self._held.append((pcm, rate))
         else:
-            await self.session.send_audio(self, pcm, rate)
+            self.audio_ms += await self.session.send_audio(pcm, rate)
 
     async def _confirmed(self) -> None:
         """Wait until a speculative turn is confirmed; before side effects the client would notice."""
@@ -142,7 +160,7 @@ class Turn:
         while self._held:
             held = self._held.pop(0)
             if isinstance(held, tuple):
-                await self.session.send_audio(self, *held)
+                self.audio_ms += await self.session.send_audio(*held)
             else:
                 await self.session.send(held)
         self._held = None
@@ -174,8 +192,7 @@ class Turn:
         elif (exc := self._task.exception()) is not None:
             log.error("session %s %s failed", self.session.id, self.id, exc_info=exc)
             self.status, self.error_code = "failed", "internal"
-            await self.send({"type": "error", "code": "internal", "recoverable": True,
-                                     "turn_id": self.id, "message": "the turn failed unexpectedly"})
+            await self.send(events.Error("internal", "the turn failed unexpectedly", turn_id=self.id))
         if self.status != "ignored":
             await self._persist()
         await self.send(self._done_event())
@@ -223,17 +240,7 @@ class Turn:
         spoken = [p for p in self.pieces if not p.apology]
         if self.status == "completed" and self.played_ms is None:
             return " ".join(p.text for p in spoken)
-        played = self.played_ms if self.played_ms is not None else self.audio_ms
-        words: list[str] = []
-        for piece in spoken:
-            if piece.end_ms <= played:
-                words.append(piece.text)
-            elif piece.start_ms < played:
-                share = (played - piece.start_ms) / max(1.0, piece.end_ms - piece.start_ms)
-                cut = piece.text.split()[: int(len(piece.text.split()) * share)]
-                if cut:
-                    words.append(" ".join(cut))
-        return " ".join(words)
+        return heard_words(spoken, self.played_ms if self.played_ms is not None else self.audio_ms)
 
     # --- the work ---------------------------------------------------------------------------------
 
@@ -257,9 +264,9 @@ class Turn:
             if self.item.dropped:  # the client deleted it while it was transcribed or stored
                 self.status = "completed"
                 return
-            await self.send({"type": "transcript", "turn_id": self.id, "text": self.user_text,
-                                "language": self.transcript.language if self.transcript else None,
-                                "source": "speech" if self.transcript else "text"})
+            await self.send(events.Transcript(self.id, self.user_text,
+                                              self.transcript.language if self.transcript else None,
+                                              "speech" if self.transcript else "text"))
             session.history.add_user(self.user_text, self)
         if not self.item.respond:
             self.status = "completed"
@@ -313,7 +320,7 @@ class Turn:
         session = self.session
         if remember:
             session.history.add_assistant(self)
-        await self.send({"type": "reply.started", "turn_id": self.id})
+        await self.send(events.ReplyStarted(self.id))
         pieces: asyncio.Queue[SpokenPiece | None] = asyncio.Queue()
         speaker = asyncio.create_task(self._speak(pieces))
         chunker = SentenceChunker(first_chunk_chars=session.settings.tts_first_chunk_chars)
@@ -324,7 +331,7 @@ class Turn:
                     if self.first_token_at is None:
                         self.first_token_at = time.monotonic()
                     self.reply_text += delta
-                    await self.send({"type": "reply.text.delta", "turn_id": self.id, "delta": delta})
+                    await self.send(events.ReplyTextDelta(self.id, delta))
                     for text in chunker.feed(delta):
                         pieces.put_nowait(SpokenPiece(text, 0, 0))
             except ChatError as exc:
@@ -333,7 +340,7 @@ class Turn:
                 pieces.put_nowait(SpokenPiece(text, 0, 0))
             if error is not None:
                 log.warning("session %s %s: %s", session.id, self.id, error.message)
-                await self.send(session.chat_error_event(self, error))
+                await self.send(events.Error(error.code, error.message, turn_id=self.id))
                 line = BUSY_APOLOGY if error.code == "chat_busy" else APOLOGY
                 pieces.put_nowait(SpokenPiece(line, 0, 0, apology=True))
             pieces.put_nowait(None)
@@ -363,22 +370,21 @@ class Turn:
         except SttBusy as exc:
             log.warning("session %s %s: transcription refused: %s", session.id, self.id, exc)
             self.status, self.error_code = "failed", "stt_busy"
-            await self.send({"type": "error", "code": "stt_busy", "recoverable": True, "turn_id": self.id,
-                             "message": "the server is too busy to transcribe that; please say it again"})
+            message = "the server is too busy to transcribe that; please say it again"
+            await self.send(events.Error("stt_busy", message, turn_id=self.id))
             return False
         except Exception as exc:  # a model failure is this turn's problem, not the session's
             log.exception("session %s %s: transcription failed", session.id, self.id)
             self.status, self.error_code = "failed", "stt_failed"
-            await self.send({"type": "error", "code": "stt_failed", "recoverable": True,
-                                "turn_id": self.id, "message": f"transcription failed: {type(exc).__name__}"})
+            await self.send(events.Error("stt_failed", f"transcription failed: {type(exc).__name__}",
+                                         turn_id=self.id))
             return False
         self.transcript_at = time.monotonic()
         self.user_text = self.transcript.text
-        reason = session.should_ignore(self)
+        reason = ignore_reason(self.transcript)
         if reason is not None:
             self.status = "ignored"
-            await self.send({"type": "transcript.ignored", "turn_id": self.id, "reason": reason,
-                                "text": self.transcript.text})
+            await self.send(events.TranscriptIgnored(self.id, reason, self.transcript.text))
             return False
         return True
 
@@ -395,9 +401,8 @@ class Turn:
                     if self.first_audio_at is None:
                         self.first_audio_at = time.monotonic()
                         self.tts_engine = engine
-                        await self.send({"type": "reply.audio.start", "turn_id": self.id,
-                                            "format": session.config.output_format,
-                                            "rate": session.config.output_rate, "channels": 1})
+                        await self.send(events.ReplyAudioStart(self.id, session.config.output_format,
+                                                               session.config.output_rate))
                     # The piece's length is known before its frames go out, so a cut mid-piece
                     # maps played time onto the right share of its words.
                     piece.end_ms += duration_ms(len(chunk.pcm), chunk.rate)
@@ -405,8 +410,8 @@ class Turn:
             except TTSError as exc:
                 if not reported:  # the text still reaches the client; one error per turn is enough
                     reported = True
-                    await self.send({"type": "error", "code": "tts_failed", "recoverable": True,
-                                        "turn_id": self.id, "message": str(exc)})
+                    await self.send(events.Error("tts_failed", str(exc), turn_id=self.id))
+            piece.synthesized = True
 
     def _timings(self) -> dict[str, int | None]:
         ended = self.item.ended_at
@@ -417,23 +422,10 @@ class Turn:
             "stt_ms": round(self.transcript.elapsed_ms) if self.transcript else None,
         }
 
-    def _done_event(self) -> dict[str, Any]:
-        event: dict[str, Any] = {
-            "type": "turn.done",
-            "turn_id": self.id,
-            "status": self.status,
-            "user_text": self.user_text,
-            "text": self.heard_text(),
-            "audio_ms": round(self.audio_ms),
-            "tts_engine": self.tts_engine,
-            "timings": self._timings(),
-        }
-        if self.stop_reason:
-            event["reason"] = self.stop_reason
-        if self.error_code:
-            event["error"] = self.error_code
-        if self.media_job_id:
-            event["media_job_id"] = self.media_job_id
-        if self.item.speculative:
-            event["speculative"] = True  # started at a pause, before the hangover confirmed the end
-        return event
+    def _done_event(self) -> events.TurnDone:
+        return events.TurnDone(
+            turn_id=self.id, status=self.status, user_text=self.user_text, text=self.heard_text(),
+            audio_ms=round(self.audio_ms), tts_engine=self.tts_engine, timings=self._timings(),
+            reason=self.stop_reason or None, error=self.error_code or None,
+            media_job_id=self.media_job_id or None, speculative=True if self.item.speculative else None,
+        )

@@ -58,6 +58,17 @@ def server(start_server: Any, fake_chat: Any) -> Any:
     return page_server(start_server, fake_chat)
 
 
+def chromium_args(speech_file: SpeechFile) -> list[str]:
+    """Headless Chromium on this closed network, with the speech file as its microphone."""
+    return [
+        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={speech_file.path}",
+        "--autoplay-policy=no-user-gesture-required",
+    ]
+
+
 @pytest.fixture(scope="module")
 def browser(speech_file: SpeechFile) -> Iterator[Any]:
     if not CHROMIUM.exists():
@@ -66,13 +77,7 @@ def browser(speech_file: SpeechFile) -> Iterator[Any]:
         from playwright.sync_api import sync_playwright
     except ImportError:
         pytest.skip("browser tests need the playwright package (pip install playwright)")
-    args = [
-        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={speech_file.path}",
-        "--autoplay-policy=no-user-gesture-required",
-    ]
+    args = chromium_args(speech_file)
     with sync_playwright() as playwright:
         # launch() gives every run a fresh temporary profile (its own --user-data-dir).
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=args)

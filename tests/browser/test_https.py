@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import CHROMIUM, SpeechFile
+from tests.browser.conftest import CHROMIUM, SpeechFile, chromium_args
 from tests.browser.test_page import MAX_WER, hold_to_talk, wer
 from tests.conftest import ROOT
 from tests.process import ServerProcess
@@ -46,11 +46,7 @@ def browser(speech_file: SpeechFile, tls_server: ServerProcess) -> Iterator[Any]
 
     cert = tls_server.home / "data" / "tls" / "self-signed.crt"  # type: ignore[attr-defined]
     args = [
-        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={speech_file.path}",
-        "--autoplay-policy=no-user-gesture-required",
+        *chromium_args(speech_file),
         f"--host-resolver-rules=MAP {NAME} 127.0.0.1",
         f"--ignore-certificate-errors-spki-list={spki_sha256_base64(cert)}",
     ]

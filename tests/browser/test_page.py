@@ -9,17 +9,10 @@ from __future__ import annotations
 
 import re
 
-import jiwer
-
 from tests.browser.conftest import PageUnderTest, SpeechFile, page_server
-from voicechat.stt import normalise
+from tests.speech import MAX_WER, wer
 
-MAX_WER = 0.2
 CAPTURE_BYTES_PER_S = 16000 * 2  # the page sends 16 kHz PCM16
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    return jiwer.wer(normalise(reference), normalise(hypothesis))
 
 
 def utterance_bytes(speech: SpeechFile, after_s: float = 0.6) -> int:

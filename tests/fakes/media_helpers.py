@@ -7,6 +7,7 @@ from typing import Any
 
 from voicechat.media.jobs import Job, JobStatus, MediaKind, MediaRequest
 from voicechat.media.providers.base import BaseAdapter, ProviderUpdate
+from voicechat.media.service import apply_update as apply
 
 
 async def drive(
@@ -41,18 +42,6 @@ async def drive_action(adapter: Any, parent: Job, action: str, index: int, max_p
             break
         apply(job, await adapter.poll(job))
     return job
-
-
-def apply(job: Job, update: ProviderUpdate) -> None:
-    job.status = update.status
-    if update.progress is not None:
-        job.progress = update.progress
-    if update.provider_task_ids:
-        job.provider_task_ids = update.provider_task_ids
-    if update.result_urls:
-        job.result_urls = update.result_urls
-    job.result.update(update.result)
-    job.error, job.error_code = update.error, update.error_code
 
 
 async def next_event(queue: asyncio.Queue[dict[str, Any]], timeout: float = 5.0) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from typing import Any
 
 import websockets
 
-from ..audio import read_wav, resample_pcm16, rms_dbfs, wav_bytes
+from ..audio import Pacer, read_wav, resample_pcm16, rms_dbfs, wav_bytes
 from ..stt import normalise
 
 log = logging.getLogger("voicechat.assistant")
@@ -151,8 +151,7 @@ class WavMicrophone:
         self.pcm = resample_pcm16(pcm, rate, MIC_RATE)
         self.offset = 0
         self.fast = fast
-        self.started = time.monotonic()
-        self.sent = 0
+        self.pacer = Pacer(MIC_RATE)
 
     async def read(self, hold: bool) -> bytes | None:
         """The next 20 ms frame; `hold` sends silence without moving on (a person waiting for the
@@ -161,11 +160,8 @@ class WavMicrophone:
         frame = bytes(step) if hold else self.pcm[self.offset : self.offset + step]
         if not hold and not frame:
             return None
-        if not self.fast:  # a fixed schedule, so frames never drift from real time
-            self.sent += 1
-            delay = self.started + self.sent * FRAME_MS / 1000 - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
+        if not self.fast:  # a microphone delivers a frame once it has been spoken
+            await self.pacer.wait(step)
         elif hold or rms_dbfs(frame) < QUIET_DBFS:
             # Fast mode hurries through speech only: pauses keep their real length, so the server's
             # end-of-utterance arrives within the pause, as it would live, before the next words.

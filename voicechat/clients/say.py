@@ -9,14 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import websockets
 
-from ..audio import read_wav, wav_bytes
+from ..audio import Pacer, read_wav, wav_bytes
 
 CHUNK_MS = 20
 
@@ -100,13 +99,11 @@ async def say(
             await ws.send(json.dumps({"type": "session.update", "session": update}))
             await asyncio.wait_for(updated.wait(), timeout=10)
             step = rate * 2 * CHUNK_MS // 1000
-            started = time.monotonic()
-            for index, offset in enumerate(range(0, len(pcm), step)):
+            pacer = Pacer(rate)
+            for offset in range(0, len(pcm), step):
                 await ws.send(pcm[offset : offset + step])
-                if not fast:  # real-time pace against a fixed schedule, so sends never drift
-                    delay = started + (index + 1) * CHUNK_MS / 1000 - time.monotonic()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
+                if not fast:
+                    await pacer.wait(step)
             await ws.send(json.dumps({"type": "input.commit"}))
             await asyncio.wait_for(finished.wait(), timeout=timeout)
         finally:

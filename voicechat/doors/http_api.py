@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from ..events import openai_error
 from ..media.pictures import template_name
 from ..media.providers.base import ProviderError
 from ..security import principal_user
@@ -26,8 +27,7 @@ _IMAGE_SIGNATURES = {
 
 def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     """OpenAI-shaped error body, so one client-side handler fits every route."""
-    body = {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": code}}
-    return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(openai_error(status, code, message), status_code=status, headers=headers)
 
 
 def _limit(request: Request) -> int | None:

@@ -7,23 +7,21 @@ at 8 kHz. The translation both ways lives in `RealtimeTranslator`; this module h
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-import json
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from ..audio import g711_decode, g711_encode
-from ..security import principal_user
 from ..session import Session, SessionError
 from ..turn import TurnInput
-from . import end_session
 from .realtime_events import RealtimeFormat, session_object, session_update_from
+from .socket import Write, serve
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +44,7 @@ class RealtimeTranslator:
     """Native session events -> Realtime server events, and Realtime client events -> session calls."""
 
     session: Session
-    out: asyncio.Queue[dict[str, Any] | None]
+    write: Write
     beta: bool
     model: str
     fmt: RealtimeFormat = field(default_factory=RealtimeFormat)
@@ -58,14 +56,33 @@ class RealtimeTranslator:
     responses: dict[str, _Response] = field(default_factory=dict)  # turn_id -> response
     speech_item: str | None = None
     partial_text: str = ""  # what the transcription deltas of the current speech item have said so far
+    greeting: bool = False  # applying our own defaults: their session.updated is not the client's business
+
+    @property
+    def max_text_chars(self) -> int:
+        return self.session.settings.max_message_bytes * 2  # base64 audio is a third larger than PCM
+
+    async def greet(self) -> None:
+        pcm24k = {"format": "pcm16", "rate": 24000}
+        self.greeting = True
+        try:
+            await self.session.handle({"type": "session.update",
+                                       "session": {"input_audio": pcm24k, "output_audio": pcm24k}})
+        finally:
+            self.greeting = False
+        self.emit("session.created", session=session_object(self.session, self.fmt, self.model, self.beta))
 
     # --- out ------------------------------------------------------------------------------------
 
     def emit(self, kind: str, **fields: Any) -> None:
-        self.out.put_nowait({"type": kind, "event_id": new_id("event"), **fields})
+        self.write({"type": kind, "event_id": new_id("event"), **fields})
 
     def name(self, ga: str, beta: str) -> str:
         return beta if self.beta else ga
+
+    def report(self, exc: SessionError, recoverable: bool = True) -> None:
+        """A mistake found by the shared socket loop (too large, not JSON, idle)."""
+        self.error(exc.code, exc.message)
 
     def error(self, code: str, message: str, event_id: str | None = None, kind: str = "invalid_request_error",
               param: str | None = None) -> None:
@@ -94,14 +111,14 @@ class RealtimeTranslator:
         if not self.beta:
             self.emit("conversation.item.done", item=item)
 
-    async def on_native(self, event: dict[str, Any] | bytes) -> None:
+    async def on_output(self, event: dict[str, Any] | bytes) -> None:
         """The session's output, translated."""
         if isinstance(event, bytes):
             self._audio(event)
             return
-        handler = getattr(self, "_on_" + event["type"].replace(".", "_"), None)
+        handler = _NATIVE_HANDLERS.get(event["type"])
         if handler is not None:
-            handler(event)
+            handler(self, event)
 
     def _audio(self, pcm: bytes) -> None:
         response = next(reversed(self.responses.values()), None)
@@ -246,19 +263,24 @@ class RealtimeTranslator:
                 "usage": None, "metadata": None}
 
     def _on_session_updated(self, event: dict[str, Any]) -> None:
+        if self.greeting:
+            return
         self.emit("session.updated", session=session_object(self.session, self.fmt, self.model, self.beta))
 
     # --- in -------------------------------------------------------------------------------------
 
-    async def handle(self, event: dict[str, Any]) -> None:
+    async def on_bytes(self, data: bytes) -> None:
+        raise SessionError("invalid_event", "Realtime events are JSON text frames")
+
+    async def on_event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         event_id = event.get("event_id")
-        handler = getattr(self, "_client_" + kind.replace(".", "_"), None) if isinstance(kind, str) else None
+        handler = _CLIENT_HANDLERS.get(kind) if isinstance(kind, str) else None
         if handler is None:
             self.error("unknown_event", f"unknown event type {kind!r}", event_id, param="type")
             return
         try:
-            await handler(event)
+            await handler(self, event)
         except SessionError as exc:
             self.error(exc.code, exc.message, event_id)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -356,61 +378,42 @@ class RealtimeTranslator:
         return self.items[item_id]
 
 
+# One registry each way: native event type -> its translation, Realtime client event type -> its handler.
+_NATIVE_HANDLERS: dict[str, Callable[[RealtimeTranslator, dict[str, Any]], None]] = {
+    "transcript.partial": RealtimeTranslator._on_transcript_partial,
+    "speech.started": RealtimeTranslator._on_speech_started,
+    "speech.stopped": RealtimeTranslator._on_speech_stopped,
+    "input.committed": RealtimeTranslator._on_input_committed,
+    "input.cleared": RealtimeTranslator._on_input_cleared,
+    "transcript": RealtimeTranslator._on_transcript,
+    "transcript.ignored": RealtimeTranslator._on_transcript_ignored,
+    "reply.started": RealtimeTranslator._on_reply_started,
+    "reply.text.delta": RealtimeTranslator._on_reply_text_delta,
+    "turn.done": RealtimeTranslator._on_turn_done,
+    "error": RealtimeTranslator._on_error,
+    "session.updated": RealtimeTranslator._on_session_updated,
+}
+_CLIENT_HANDLERS: dict[str, Callable[[RealtimeTranslator, dict[str, Any]], Awaitable[None]]] = {
+    "session.update": RealtimeTranslator._client_session_update,
+    "input_audio_buffer.append": RealtimeTranslator._client_input_audio_buffer_append,
+    "input_audio_buffer.commit": RealtimeTranslator._client_input_audio_buffer_commit,
+    "input_audio_buffer.clear": RealtimeTranslator._client_input_audio_buffer_clear,
+    "conversation.item.create": RealtimeTranslator._client_conversation_item_create,
+    "conversation.item.retrieve": RealtimeTranslator._client_conversation_item_retrieve,
+    "conversation.item.truncate": RealtimeTranslator._client_conversation_item_truncate,
+    "conversation.item.delete": RealtimeTranslator._client_conversation_item_delete,
+    "response.create": RealtimeTranslator._client_response_create,
+    "response.cancel": RealtimeTranslator._client_response_cancel,
+}
+
+
 async def realtime_door(websocket: WebSocket) -> None:
     """Serve one Realtime client."""
-    state = websocket.app.state
-    settings = state.settings
     offered = websocket.scope.get("subprotocols") or []
-    await websocket.accept(subprotocol="realtime" if "realtime" in offered else None)
-    out: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
     beta = "realtime=v1" in websocket.headers.get("openai-beta", "")
     model = websocket.query_params.get("model") or "voicechat"
-    translator: RealtimeTranslator | None = None
 
-    async def send(item: dict[str, Any] | bytes) -> None:
-        if translator is not None:
-            await translator.on_native(item)
+    def translation(session: Session, write: Write) -> RealtimeTranslator:
+        return RealtimeTranslator(session=session, write=write, beta=beta, model=model)
 
-    session = Session(engines=state.engines, settings=settings, send=send, media=state.media,
-                      store=state.store, uploads_dir=state.uploads_dir, door="realtime",
-                      owner=principal_user(websocket.state))
-    translator = RealtimeTranslator(session=session, out=out, beta=beta, model=model)
-    pcm24k = {"format": "pcm16", "rate": 24000}
-    await session.handle({"type": "session.update",
-                          "session": {"input_audio": pcm24k, "output_audio": pcm24k}})
-    while not out.empty():  # the session.updated for our own defaults is not the client's business
-        out.get_nowait()
-    translator.emit("session.created", session=session_object(session, translator.fmt, model, beta))
-
-    async def pump() -> None:
-        while (event := await out.get()) is not None:
-            await websocket.send_text(json.dumps(event, ensure_ascii=False))
-
-    writer = asyncio.create_task(pump())
-    state.sessions.add(session)
-    await session.start()
-    try:
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                break
-            text = message.get("text")
-            if text is None:
-                translator.error("invalid_event", "Realtime events are JSON text frames")
-                continue
-            if len(text) > settings.max_message_bytes * 2:  # base64 audio is a third larger than PCM
-                translator.error("message_too_large", f"event of {len(text)} characters is too large")
-                continue
-            try:
-                event = json.loads(text)
-            except ValueError:
-                translator.error("invalid_json", "not valid JSON")
-                continue
-            if not isinstance(event, dict):
-                translator.error("invalid_event", "an event is a JSON object with a `type`")
-                continue
-            await translator.handle(event)
-    except WebSocketDisconnect:
-        pass
-    finally:
-        await end_session(websocket, session, out, writer)
+    await serve(websocket, "realtime", translation, subprotocol="realtime" if "realtime" in offered else None)

@@ -23,6 +23,7 @@ from starlette.routing import Route
 from ..audio import resample_pcm16, wav_bytes
 from ..codecs import UndecodableAudio, change_tempo, decode_audio, encode_mp3
 from ..engines import Engines
+from ..events import openai_error
 from ..settings import Settings
 from ..stt import Transcript
 from ..tts import TTSError
@@ -46,8 +47,7 @@ class ApiError(Exception):
         self.status, self.message, self.param, self.code = status, message, param, code
 
     def response(self) -> JSONResponse:
-        kind = "server_error" if self.status >= 500 else "invalid_request_error"
-        body = {"error": {"message": self.message, "type": kind, "param": self.param, "code": self.code}}
+        body = openai_error(self.status, self.code, self.message, self.param)
         return JSONResponse(body, status_code=self.status)
 
 

@@ -10,16 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
-import ipaddress
 import logging
-import types
-import typing
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import urlparse
+from typing import Any
 
 from wyoming.asr import Transcribe, Transcript, TranscriptChunk, TranscriptStart, TranscriptStop
 from wyoming.audio import AudioChunk, AudioChunkConverter, AudioStart, AudioStop
@@ -51,101 +46,13 @@ from ..stt import ignore_reason
 from ..tts import AudioChunk as PcmChunk
 from ..tts import FallbackTTS
 from ..turn import APOLOGY
+from .wyoming_checks import BadEvent, check_format, check_uri, read
 
 log = logging.getLogger(__name__)
 
 ATTRIBUTION = Attribution(name="voicechat", url="https://pypi.org/project/wyoming/")
 CHUNK_MS = 100  # audio-chunk size we send
-T = TypeVar("T")
 MAX_CONVERSATIONS = 32  # handle sessions kept for follow-ups (Home Assistant opens one socket per request)
-
-
-class BadEvent(ValueError):
-    """A client's event that lacks, or mistypes, what its type needs: the client's error, not ours."""
-
-
-def _valid(value: Any, hint: Any) -> bool:
-    """Whether `value` fits the annotation `hint` (the wyoming dataclasses don't check what they read)."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint is Any:
-        return True
-    if hint is type(None):
-        return value is None
-    if origin in (typing.Union, types.UnionType):
-        return any(_valid(value, arg) for arg in args)
-    if origin is list:
-        return isinstance(value, list) and all(_valid(item, args[0]) for item in value) if args else True
-    if origin is not None:
-        return isinstance(value, origin)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if dataclasses.is_dataclass(hint):
-        return isinstance(value, hint) and _fields_valid(value)
-    return isinstance(value, hint) if isinstance(hint, type) else True
-
-
-@functools.cache
-def _hints(cls: type) -> dict[str, Any]:
-    """A dataclass's resolved annotations (resolving evaluates strings: once per class, not per event)."""
-    return typing.get_type_hints(cls)
-
-
-def _fields_valid(item: Any) -> bool:
-    hints = _hints(type(item))
-    return all(_valid(getattr(item, f.name), hints.get(f.name, Any)) for f in dataclasses.fields(item))
-
-
-def read(cls: type[T], event: Event) -> T:
-    """The event as `cls`, or `BadEvent` saying why it can't be (missing fields, wrong types)."""
-    try:
-        parsed = cls.from_event(event)  # type: ignore[attr-defined]
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise BadEvent(f"{event.type} is malformed ({type(exc).__name__}: {exc})") from None
-    if not _fields_valid(parsed):
-        raise BadEvent(f"{event.type} has a field of the wrong type")
-    return parsed
-
-
-MIN_RATE, MAX_RATE = 4000, 192000  # what microphones send; beyond, resampling to 16 kHz would balloon
-
-
-def _check_format(kind: str, rate: int, width: int, channels: int) -> None:
-    """Audio we can take: a sane sample rate, 1-4 byte samples, 1-8 channels; else the client's error."""
-    if not MIN_RATE <= rate <= MAX_RATE:
-        raise BadEvent(f"{kind} rate {rate} Hz is outside {MIN_RATE}-{MAX_RATE} Hz")
-    if width not in (1, 2, 3, 4) or not 1 <= channels <= 8:
-        raise BadEvent(f"{kind} width {width} / channels {channels} is not PCM audio we can read")
-
-
-class RemoteBindRefused(ValueError):
-    """Wyoming has no authentication: binding beyond loopback needs an explicit opt-in."""
-
-
-def check_bind(host: str, allow_remote: bool) -> None:
-    """Raise unless `host` is loopback or remote binds are allowed."""
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback and not allow_remote:
-        raise RemoteBindRefused(
-            f"refusing to serve Wyoming on {host}: the protocol has no authentication, so anyone who can "
-            "reach the port can use it. Bind 127.0.0.1, or set VOICECHAT_WYOMING_ALLOW_REMOTE=true."
-        )
-
-
-def check_uri(settings: Settings) -> tuple[str, str, int]:
-    """`(scheme, host or path, port)` of `VOICECHAT_WYOMING_URI`, refusing bad or unsafe ones."""
-    uri = settings.wyoming_uri or ""
-    parsed = urlparse(uri)
-    if parsed.scheme == "tcp":
-        if not parsed.hostname or parsed.port is None:
-            raise ValueError(f"the Wyoming URI needs a host and a port, like tcp://127.0.0.1:10300: {uri!r}")
-        check_bind(parsed.hostname, settings.wyoming_allow_remote)
-        return "tcp", parsed.hostname, parsed.port
-    if parsed.scheme == "unix" and parsed.path:
-        return "unix", parsed.path, 0
-    raise ValueError(f"the Wyoming URI must be tcp://host:port or unix://path, not {uri!r}")
 
 
 class _TextOnly:
@@ -174,6 +81,11 @@ class WyomingDoor:
         self.port: int | None = None
         self._server: asyncio.AbstractServer | None = None
         self._handlers: set[asyncio.Task[None]] = set()
+        self._connections: set[WyomingHandler] = set()
+        self._busy: set[WyomingHandler] = set()  # connections in the middle of a request
+        self._quiet = asyncio.Event()
+        self._quiet.set()
+        self.draining = False
 
     async def start(self) -> None:
         """Listen at `VOICECHAT_WYOMING_URI`; an unsafe or malformed URI is refused with a clear log line."""
@@ -192,6 +104,36 @@ class WyomingDoor:
             where = f"unix://{where}"
         log.info("wyoming: serving asr, tts and handle at %s", where)
 
+    async def drain(self, timeout: float) -> None:
+        """Shutdown, as for the WebSocket doors: stop listening, let the requests in progress finish
+        (at most `timeout` s), then close every connection (Wyoming's equivalent of close code 1001)."""
+        self.stop_listening()
+        if self._busy:
+            log.info("wyoming: letting %d requests finish", len(self._busy))
+            try:
+                await asyncio.wait_for(self._quiet.wait(), timeout)
+            except TimeoutError:
+                pass
+        for handler in list(self._connections):
+            await handler.stop()
+
+    def stop_listening(self) -> None:
+        """No new connections; connections finish the request they are in, then close."""
+        self.draining = True
+        if self._server is not None:
+            self._server.close()
+
+    def request_started(self, handler: WyomingHandler) -> None:
+        self._busy.add(handler)
+        self._quiet.clear()
+
+    def request_finished(self, handler: WyomingHandler) -> bool:
+        """Whether the connection stays open for more requests (not while shutting down)."""
+        self._busy.discard(handler)
+        if not self._busy:
+            self._quiet.set()
+        return not self.draining
+
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
@@ -206,12 +148,15 @@ class WyomingDoor:
         task = asyncio.current_task()
         assert task is not None
         self._handlers.add(task)
+        handler = WyomingHandler(self, reader, writer)
+        self._connections.add(handler)
         try:
-            await WyomingHandler(self, reader, writer).run()
+            await handler.run()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
             self._handlers.discard(task)
+            self._connections.discard(handler)
 
     def info(self) -> Info:
         """What `describe` answers: one program per role, with the engines behind it."""
@@ -246,7 +191,7 @@ class WyomingDoor:
         """The session behind a Home Assistant conversation, so follow-ups keep their history."""
         session = self.conversations.pop(conversation_id, None)
         if session is None:
-            session = Session(engines=self.text_engines, settings=self.settings, send=_discard,
+            session = Session(engines=self.text_engines, settings=self.settings, output=_discard,
                               media=getattr(self.state, "media", None),
                               store=getattr(self.state, "store", None), door="wyoming",
                               uploads_dir=getattr(self.state, "uploads_dir", None))
@@ -290,6 +235,7 @@ class WyomingHandler(AsyncEventHandler):
         self.stream_voice: str | None = None
 
     async def handle_event(self, event: Event) -> bool:
+        self.door.request_started(self)
         try:
             await self._dispatch(event)
         except BadEvent as exc:  # the client's mistake: said to it, not a server error
@@ -298,7 +244,9 @@ class WyomingHandler(AsyncEventHandler):
         except Exception as exc:  # a failed request is reported; the connection stays usable
             log.exception("wyoming: %s failed", event.type)
             await self.write_event(Error(text=f"{event.type} failed: {exc}", code="internal").event())
-        return True
+        finally:
+            keep_open = self.door.request_finished(self)
+        return keep_open
 
     async def _dispatch(self, event: Event) -> None:
         if Describe.is_type(event.type):
@@ -312,7 +260,7 @@ class WyomingHandler(AsyncEventHandler):
             self.hotwords = " ".join(words) or None
         elif AudioStart.is_type(event.type):
             start = read(AudioStart, event)
-            _check_format(event.type, start.rate, start.width, start.channels)
+            check_format(event.type, start.rate, start.width, start.channels)
             self.audio, self.audio_rate = bytearray(), start.rate
         elif AudioChunk.is_type(event.type):
             await self._on_audio(read(AudioChunk, event))
@@ -344,7 +292,7 @@ class WyomingHandler(AsyncEventHandler):
     # --- asr --------------------------------------------------------------------------------------
 
     async def _on_audio(self, chunk: AudioChunk) -> None:
-        _check_format("audio-chunk", chunk.rate, chunk.width, chunk.channels)
+        check_format("audio-chunk", chunk.rate, chunk.width, chunk.channels)
         if len(chunk.audio) % (chunk.width * chunk.channels):
             raise BadEvent(f"audio-chunk holds {len(chunk.audio)} bytes: not whole {chunk.width}-byte "
                            f"samples for {chunk.channels} channel(s)")
@@ -416,7 +364,7 @@ class WyomingHandler(AsyncEventHandler):
                 events.put_nowait(item)
 
         session = await self.door.conversation(conversation_id)
-        session.send = collect
+        session.output = collect
         try:
             await session.handle({"type": "text", "text": text[: self.settings.max_text_chars]})
             await self.write_event(HandledStart(context=context).event())
@@ -442,4 +390,4 @@ class WyomingHandler(AsyncEventHandler):
                 log.warning("wyoming: conversation %s failed: %s", conversation_id, failed)
                 await self.write_event(NotHandled(text=APOLOGY, context=context).event())
         finally:
-            session.send = _discard
+            session.output = _discard

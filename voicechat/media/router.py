@@ -418,9 +418,16 @@ def _follow_up(text: str, recent_jobs: Sequence[Job]) -> Route | None:
     return None
 
 
+# Whisper writes Mandarin in traditional characters now and then; the rules are written in simplified ones.
+_SIMPLIFIED = str.maketrans(
+    "這兩張圖臉換讓個機畫視頻動來變製幫給請為們裡轉併與將貼後張個對聲歌曲錄雙幾剛愛樂電",
+    "这两张图脸换让个机画视频动来变制帮给请为们里转并与将贴后张个对声歌曲录双几刚爱乐电",
+)
+
+
 def route(text: str, recent_jobs: Sequence[Job] = ()) -> Route:
     """Classify one user utterance. `recent_jobs`: this user's recent media jobs (any order)."""
-    stripped = _FILLER.sub("", " ".join(text.split())).strip()
+    stripped = _FILLER.sub("", " ".join(text.translate(_SIMPLIFIED).split())).strip()
     body = _clean(stripped)
     if not body:
         return ChatRoute(text)

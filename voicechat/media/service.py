@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from voicechat.events import MediaJob as MediaJobEvent
 from voicechat.media.config import MediaSettings, NotConfigured, ProviderSet, build_providers
 from voicechat.media.jobs import FOLLOW_UP_ACTIONS, Job, JobStatus, MediaRequest
 from voicechat.media.leases import Leases, caught_mid_submission, fail_uncertain, node_name
@@ -224,7 +225,7 @@ class MediaService:
                                             "message": message})
 
     def _deliver(self, job: Job, event: str, message: str) -> None:
-        update = {"type": "media.job", "event": event, "job": job.to_public_dict(), "message": message}
+        update = MediaJobEvent(event, job.to_public_dict(), message).to_dict()
         for owner in (job.owner, ALL_OWNERS):
             for queue in self._subscribers.get(owner, ()):
                 if queue.full():
@@ -381,21 +382,9 @@ class MediaService:
             job.submit_started_at = 0.0  # answered (accepted or refused): the provider's word is known
 
     async def _apply(self, job: Job, update: ProviderUpdate) -> None:
-        job.status = update.status
-        if update.progress is not None:
-            job.progress = max(job.progress, update.progress)
-        if update.provider_task_ids:
-            job.provider_task_ids = list(update.provider_task_ids)
-        job.result.update(update.result)
-        urls = list(update.result_urls)
-        for number, (suffix, data) in enumerate(update.files):
-            urls.append(await self._keep_file(f"{job.id}-{number}{suffix}", data))
-        if urls:
-            job.result_urls = urls
-        if update.status is JobStatus.FAILED:
-            job.error = update.error or "the provider reported a failure"
-            job.error_code = update.error_code or "provider_failed"
-        job.touch()
+        kept = [await self._keep_file(f"{job.id}-{number}{suffix}", data)
+                for number, (suffix, data) in enumerate(update.files)]
+        apply_update(job, update, kept)
 
     async def _keep_file(self, name: str, data: bytes) -> str:
         if self.files_dir is None:
@@ -407,6 +396,24 @@ class MediaService:
 
 class _LeaseLost(Exception):
     """Another node holds this job now (this one stalled past its lease); this node lets it go."""
+
+
+def apply_update(job: Job, update: ProviderUpdate, kept_files: list[str] | None = None) -> None:
+    """A provider's update onto its job: status, progress (never backwards), task ids, result, URLs (the
+    provider's, then those of files kept for it), and on failure an error that is never empty."""
+    job.status = update.status
+    if update.progress is not None:
+        job.progress = max(job.progress, update.progress)
+    if update.provider_task_ids:
+        job.provider_task_ids = list(update.provider_task_ids)
+    job.result.update(update.result)
+    urls = [*update.result_urls, *(kept_files or [])]
+    if urls:
+        job.result_urls = urls
+    if update.status is JobStatus.FAILED:
+        job.error = update.error or "the provider reported a failure"
+        job.error_code = update.error_code or "provider_failed"
+    job.touch()
 
 
 def _write(path: Path, data: bytes) -> None:
