@@ -182,7 +182,10 @@ class TurnDone(ServerEvent):
     error: str | None = None
     media_job_id: str | None = None
     speculative: bool | None = None  # True: started at a pause, before the hangover confirmed the end
-    optional: ClassVar[tuple[str, ...]] = ("reason", "error", "media_job_id", "speculative")
+    language: str | None = None  # the reply's language (what the user speaks), when known
+    tts_voice: str | None = None  # the voice that spoke the reply's first piece, when the engine names it
+    optional: ClassVar[tuple[str, ...]] = ("reason", "error", "media_job_id", "speculative", "language",
+                                           "tts_voice")
 
 
 # --- media --------------------------------------------------------------------------------------------

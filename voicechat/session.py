@@ -208,6 +208,8 @@ class Session:
         except ValidationError as exc:
             raise SessionError("invalid_session", describe_validation_error(exc)) from exc
         try:
+            if update.voice is not None:  # a voice no engine has is refused, never silently unused
+                self.engines.tts.check_voice(update.voice)
             rebuild = self.config.apply(update, self.settings)
         except ValueError as exc:
             raise SessionError("invalid_session", str(exc)) from exc
