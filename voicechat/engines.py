@@ -20,6 +20,7 @@ from .smart_turn import SmartTurn
 from .smart_turn import load as load_smart_turn
 from .stt import SpeechToText, WhisperSTT
 from .tts import FallbackTTS, PiperTTS, create_tts
+from .wake import WakeModels, wake_models_for
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ class Engines:
     chat: ChatEngine
     tts: FallbackTTS
     turn_end: SmartTurn | None = None  # the end-of-turn model; None: the silence hangover decides
+    wake: WakeModels | None = None  # the bundled wake words; None: not installed (wake_word refused)
     # What this server's sessions did with them (speculative turns started / confirmed / discarded…).
     counters: Counter[str] = field(default_factory=Counter)
     metrics: Metrics = field(default_factory=Metrics)  # what `/metrics` shows of these sessions' turns
@@ -115,7 +117,8 @@ def load_engines(settings: Settings) -> Engines:
     if settings.end_of_turn == "smart_turn":
         turn_end = _shared(("smart_turn", str(settings.models_dir), settings.end_of_turn_threshold),
                            lambda: load_smart_turn(settings.models_dir, settings.end_of_turn_threshold))
-    engines = Engines(stt=stt, chat=chat, tts=tts, turn_end=turn_end)
+    wake = _shared(("wake", str(settings.models_dir), settings.wake_word), lambda: wake_models_for(settings))
+    engines = Engines(stt=stt, chat=chat, tts=tts, turn_end=turn_end, wake=wake)
     for role, text in engines.describe().items():
         log.info("%s: %s", role, text)
     return engines

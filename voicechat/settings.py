@@ -75,6 +75,15 @@ class Settings(BaseSettings):
         0.5, ge=0.0, le=1.0, description="Model probability at or above which a turn counts as complete."
     )
     barge_in: bool = Field(True, description="Speech during a reply interrupts it.")
+    wake_word: str | None = Field(
+        None,
+        description="Wake word that must open each request in hands-free mode: `hey_jarvis`, `okay_nabu`, "
+        "`alexa` or `hey_mycroft` (bundled microWakeWord models). Until it is heard, audio goes to the "
+        "detector only. Unset = off (every utterance is answered). Sessions may change it.",
+    )
+    wake_followup_s: float = Field(
+        8.0, ge=0, description="After a reply has played, how long the user may answer without the wake word."
+    )
 
     # --- speech to text -------------------------------------------------------------------------
     stt_model: str = Field(
