@@ -215,7 +215,8 @@ class Settings(BaseSettings):
     max_sessions: int = Field(32, description="Concurrent WebSocket sessions; more get close code 1013.")
     max_connections_per_minute: int = Field(30, description="New WebSocket connections per client IP.")
     max_requests_per_minute: int = Field(120, description="HTTP API requests per client IP.")
-    idle_timeout_s: float = Field(900.0, description="A WebSocket silent this long is closed.")
+    idle_timeout_s: float = Field(900.0,
+                                  description="A connection silent this long is closed (WebSocket, Wyoming).")
     shutdown_grace_s: float = Field(15.0, description="On SIGTERM, time running turns get to finish.")
 
     # --- limits ---------------------------------------------------------------------------------
