@@ -118,6 +118,7 @@ class ListeningChain:
                 patience_ms=s.end_of_turn_max_ms,
             ),
             hold=config.turn_mode == "push_to_talk",
+            detector=voice.stream() if (voice := self.host.engines.voice) is not None else None,
         )
         self.wake = None
         wake = self.host.engines.wake
