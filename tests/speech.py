@@ -78,6 +78,18 @@ def noise(ms: int, rate: int = 16000, level: float = 0.002, seed: int = 1) -> by
     return (samples * 32767).astype("<i2").tobytes()
 
 
+def with_noise(pcm: bytes, snr_db: float, seed: int = 0) -> bytes:
+    """`pcm` with steady noise throughout (white, low-passed once: more like a fan than hiss) at `snr_db`
+    below the speech's level (the RMS of its voiced samples)."""
+    speech = np.frombuffer(pcm, "<i2").astype(np.float64)
+    rng = np.random.default_rng(seed)
+    fan = np.convolve(rng.normal(0, 1, speech.size), np.ones(4) / 4, mode="same")
+    voiced = speech[np.abs(speech) > 300]
+    speech_rms = np.sqrt(np.mean(voiced**2)) if voiced.size else 1000.0
+    fan *= speech_rms / 10 ** (snr_db / 20) / np.sqrt(np.mean(fan**2))
+    return np.clip(speech + fan, -32768, 32767).astype("<i2").tobytes()
+
+
 def conversation(*texts: str, gap_ms: int = 1500, rate: int = 16000, lead_ms: int = 500) -> bytes:
     """Several utterances separated by silence, with silence before and after."""
     parts = [silence(lead_ms, rate)]

@@ -101,6 +101,23 @@ class SpeechStopped(ServerEvent):
     ignored: str | None
 
 
+@_server("wake.detected")
+@dataclass
+class WakeDetected(ServerEvent):
+    """The wake word was heard: what follows is listened to (voicechat/wake.py)."""
+
+    word: str
+    probability: float
+
+
+@_server("wake.armed")
+@dataclass
+class WakeArmed(ServerEvent):
+    """The follow-up window passed: only the wake word is listened for again."""
+
+    word: str
+
+
 @_server("input.committed")
 @dataclass
 class InputCommitted(ServerEvent):

@@ -47,8 +47,18 @@ class Settings(BaseSettings):
     input_rate: int = Field(16000, description="Default sample rate of client audio (Hz).")
     output_rate: int = Field(24000, description="Default sample rate of reply audio (Hz).")
     turn_mode: TurnMode = Field("vad", description="`vad` (hands-free) or `push_to_talk`.")
+    vad: Literal["webrtc", "silero"] = Field(
+        "webrtc",
+        description="Voice detector: `webrtc` (webrtcvad, the default) or `silero` (Silero VAD v6, the file "
+        "faster-whisper ships, pinned by sha256: ends speech in steady noise where webrtcvad hears voice "
+        "throughout; `pip install 'voicechat[silero]'` pins the faster-whisper it was checked against).",
+    )
+    vad_silero_threshold: float = Field(
+        0.5, ge=0.05, le=0.95,
+        description="Silero speech probability that starts voice (voice stops 0.15 lower).",
+    )
     vad_aggressiveness: int = Field(2, ge=0, le=3, description="webrtcvad aggressiveness 0-3.")
-    vad_frame_ms: int = Field(30, description="VAD frame length: 10, 20 or 30 ms.")
+    vad_frame_ms: int = Field(30, description="webrtcvad frame length: 10, 20 or 30 ms (Silero's is 32 ms).")
     vad_onset_ms: int = Field(90, description="Voiced audio needed to declare speech started.")
     vad_preroll_ms: int = Field(300, description="Audio kept from before the onset.")
     vad_hangover_ms: int = Field(600, description="Silence that ends an utterance.")
@@ -75,6 +85,15 @@ class Settings(BaseSettings):
         0.5, ge=0.0, le=1.0, description="Model probability at or above which a turn counts as complete."
     )
     barge_in: bool = Field(True, description="Speech during a reply interrupts it.")
+    wake_word: str | None = Field(
+        None,
+        description="Wake word that must open each request in hands-free mode: `hey_jarvis`, `okay_nabu`, "
+        "`alexa` or `hey_mycroft` (bundled microWakeWord models). Until it is heard, audio goes to the "
+        "detector only. Unset = off (every utterance is answered). Sessions may change it.",
+    )
+    wake_followup_s: float = Field(
+        8.0, ge=0, description="After a reply has played, how long the user may answer without the wake word."
+    )
 
     # --- speech to text -------------------------------------------------------------------------
     stt_model: str = Field(
@@ -230,7 +249,8 @@ class Settings(BaseSettings):
     max_sessions: int = Field(32, description="Concurrent WebSocket sessions; more get close code 1013.")
     max_connections_per_minute: int = Field(30, description="New WebSocket connections per client IP.")
     max_requests_per_minute: int = Field(120, description="HTTP API requests per client IP.")
-    idle_timeout_s: float = Field(900.0, description="A WebSocket silent this long is closed.")
+    idle_timeout_s: float = Field(900.0,
+                                  description="A connection silent this long is closed (WebSocket, Wyoming).")
     shutdown_grace_s: float = Field(15.0, description="On SIGTERM, time running turns get to finish.")
 
     # --- limits ---------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from .store import ConversationStore, StoreError
 from .stt import Transcript, ignore_reason
 from .tts import TTSError
 from .vad import Utterance
+from .wake import strip_wake_word
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ class TurnInput:
     # A speculative utterance's transcript ("" if it failed), as soon as it is known: the end-of-turn check
     # reads it (a question that trails off on "to" or "the" is not finished, whatever its tone).
     heard: asyncio.Future[str] | None = None
+    wake_word: str | None = None  # it follows this wake word: the phrase is cut from its transcript
 
     def __post_init__(self) -> None:
         if self.speculative and self.decided is None:
@@ -385,6 +387,9 @@ class Turn:
             await self.send(events.Error("stt_failed", f"transcription failed: {type(exc).__name__}",
                                          turn_id=self.id))
             return False
+        if self.item.wake_word is not None and session.engines.wake is not None:
+            self.transcript = strip_wake_word(self.transcript, self.item.wake_word,
+                                              session.engines.wake.phrase(self.item.wake_word))
         self.transcript_at = time.monotonic()
         self.user_text = self.transcript.text
         reason = ignore_reason(self.transcript)
