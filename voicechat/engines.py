@@ -16,10 +16,12 @@ from .metrics import Metrics
 from .remote import RemoteSTT, RemoteTTS
 from .scheduler import SttScheduler
 from .settings import Settings
+from .silero_vad import SileroVAD
 from .smart_turn import SmartTurn
 from .smart_turn import load as load_smart_turn
 from .stt import SpeechToText, WhisperSTT
 from .tts import FallbackTTS, PiperTTS, create_tts
+from .wake import WakeModels, wake_models_for
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,8 @@ class Engines:
     chat: ChatEngine
     tts: FallbackTTS
     turn_end: SmartTurn | None = None  # the end-of-turn model; None: the silence hangover decides
+    voice: SileroVAD | None = None  # the Silero voice detector; None: each segmenter runs webrtcvad
+    wake: WakeModels | None = None  # the bundled wake words; None: not installed (wake_word refused)
     # What this server's sessions did with them (speculative turns started / confirmed / discarded…).
     counters: Counter[str] = field(default_factory=Counter)
     metrics: Metrics = field(default_factory=Metrics)  # what `/metrics` shows of these sessions' turns
@@ -69,6 +73,7 @@ class Engines:
             "chat": self.chat.description,
             "tts": self.tts.description,
             "end_of_turn": self.turn_end.description if self.turn_end is not None else "silence hangover",
+            "vad": self.voice.description if self.voice is not None else "webrtcvad",
         }
 
 
@@ -94,7 +99,7 @@ def load_engines(settings: Settings) -> Engines:
         whisper = _shared(
             ("stt", settings.stt_model, settings.stt_device, settings.stt_compute_type,
              settings.stt_cpu_threads, settings.stt_workers, settings.stt_beam_size,
-             settings.stt_min_context_s,
+             settings.stt_min_context_s, settings.stt_detect_min_probability,
              str(settings.models_dir)),
             lambda: WhisperSTT(settings),
         )  # fmt: skip
@@ -115,7 +120,12 @@ def load_engines(settings: Settings) -> Engines:
     if settings.end_of_turn == "smart_turn":
         turn_end = _shared(("smart_turn", str(settings.models_dir), settings.end_of_turn_threshold),
                            lambda: load_smart_turn(settings.models_dir, settings.end_of_turn_threshold))
-    engines = Engines(stt=stt, chat=chat, tts=tts, turn_end=turn_end)
+    voice = None
+    if settings.vad == "silero":
+        voice = _shared(("silero", settings.vad_silero_threshold),
+                        lambda: SileroVAD(settings.vad_silero_threshold))
+    wake = _shared(("wake", str(settings.models_dir), settings.wake_word), lambda: wake_models_for(settings))
+    engines = Engines(stt=stt, chat=chat, tts=tts, turn_end=turn_end, voice=voice, wake=wake)
     for role, text in engines.describe().items():
         log.info("%s: %s", role, text)
     return engines

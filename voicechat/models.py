@@ -79,3 +79,7 @@ def check_bundled(settings: Settings) -> None:
         resolve_gguf(settings.local_model, settings.models_dir)
     if settings.tts_engine != "espeak" and settings.piper_voice == "bundled":
         resolve_piper_voice(settings.piper_voice)
+    if settings.vad == "silero":
+        from .silero_vad import SILERO_VAD
+
+        SILERO_VAD.prepare(settings.models_dir)

@@ -2,8 +2,8 @@
 
 The conversation's turns are read from the store, its owner is checked (another user is refused with
 close code 4403, an unknown id with 4404), the model's history is rebuilt from what the user heard, turn
-numbers continue after the stored ones, and media jobs the conversation started and that are still
-running are followed, so their completion line is spoken on this connection.
+numbers continue after the stored ones, and media jobs the conversation started are followed, so the
+completion line of one still running is spoken on this connection (a finished one sends nothing more).
 """
 
 from __future__ import annotations
@@ -54,20 +54,6 @@ def restore(session: Any, conversation: dict[str, Any]) -> None:
             session.history.add_said(turn["assistant_text"])
         if match := _TURN_NUMBER.match(turn["turn_id"]):
             last = max(last, int(match.group(1)))
+        if turn.get("media_job_id"):
+            session.jobs_to_follow.append(turn["media_job_id"])
     session.continue_turn_numbers(last)
-
-
-async def follow_jobs(session: Any, conversation: dict[str, Any]) -> None:
-    """Jobs this conversation asked for that are still running: this connection speaks their ending."""
-    bridge = session.media_bridge
-    if bridge is None:
-        return
-    for turn in conversation["turns"]:
-        job_id = turn.get("media_job_id")
-        if job_id:
-            try:
-                job = await bridge.service.get(job_id)
-            except StoreError:
-                continue  # the store is down: its update, if any, still reaches the client as an event
-            if job is not None and not job.finished:
-                bridge.follow(job_id)

@@ -33,6 +33,7 @@ from .protocol import SessionConfig, SessionUpdate, describe_validation_error
 from .settings import Settings
 from .store import ConversationStore, StoreError, StoreUnavailable
 from .turn import Turn, TurnInput
+from .wake import check_wake_word
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ class Session:
         self._storage_warned_turn: str | None = None
         self.last_queued: TurnInput | None = None  # the newest input queued (doors map item ids onto it)
         self.media_bridge: MediaBridge | None = None
+        self.jobs_to_follow: list[str] = []  # a resumed conversation's media jobs: their ending is said here
         self.listening = ListeningChain(self)
 
     # --- lifecycle --------------------------------------------------------------------------------
@@ -108,6 +110,8 @@ class Session:
         if self.media is not None:
             self.media_bridge = MediaBridge(self.media, self.owner, self.output, self._notify,
                                             self.uploads_dir)
+            for job_id in self.jobs_to_follow:
+                self.media_bridge.follow(job_id)
 
     async def storage_failed(self, exc: StoreError, turn_id: str | None = None) -> None:
         """The conversation could not be saved (disk full…): say so once, keep talking."""
@@ -194,6 +198,11 @@ class Session:
         await self.listening.feed(pcm, time.monotonic() if arrived is None else arrived)
 
     @property
+    def audible_until(self) -> float:
+        """Monotonic time the last reply ends on the client if played in full (0: nothing playing)."""
+        return self._audible.deadline if self._audible is not None else 0.0
+
+    @property
     def draining(self) -> bool:
         """The server is shutting down: no new turn starts."""
         return self._draining
@@ -219,6 +228,9 @@ class Session:
         except ValidationError as exc:
             raise SessionError("invalid_session", describe_validation_error(exc)) from exc
         try:
+            if update.voice is not None:  # a voice no engine has is refused, never silently unused
+                self.engines.tts.check_voice(update.voice)
+            check_wake_word(update.wake_word, self.engines.wake)
             rebuild = self.config.apply(update, self.settings)
         except ValueError as exc:
             raise SessionError("invalid_session", str(exc)) from exc
