@@ -99,7 +99,7 @@ def load_engines(settings: Settings) -> Engines:
         whisper = _shared(
             ("stt", settings.stt_model, settings.stt_device, settings.stt_compute_type,
              settings.stt_cpu_threads, settings.stt_workers, settings.stt_beam_size,
-             settings.stt_min_context_s,
+             settings.stt_min_context_s, settings.stt_detect_min_probability,
              str(settings.models_dir)),
             lambda: WhisperSTT(settings),
         )  # fmt: skip

@@ -1,5 +1,5 @@
-"""The native protocol's vocabulary (docs/protocol.md is the contract): every server event as a dataclass,
-registered under its wire `type`, and the client event types the session dispatches on.
+"""The native protocol's server vocabulary (docs/protocol.md is the contract): every server event as a
+dataclass, registered under its wire `type`. Client events are in client_events.py.
 
 Session, turns and the listening chain build these; `Session.send` turns them into the JSON objects every
 door translates. A test checks that the events documented in docs/protocol.md and these are the same set.
@@ -199,7 +199,10 @@ class TurnDone(ServerEvent):
     error: str | None = None
     media_job_id: str | None = None
     speculative: bool | None = None  # True: started at a pause, before the hangover confirmed the end
-    optional: ClassVar[tuple[str, ...]] = ("reason", "error", "media_job_id", "speculative")
+    language: str | None = None  # the reply's language (what the user speaks), when known
+    tts_voice: str | None = None  # the voice that spoke the reply's first piece, when the engine names it
+    optional: ClassVar[tuple[str, ...]] = ("reason", "error", "media_job_id", "speculative", "language",
+                                           "tts_voice")
 
 
 # --- media --------------------------------------------------------------------------------------------
@@ -226,19 +229,3 @@ def openai_error(status: int, code: str | None, message: str, param: str | None 
     """The error body of every HTTP route (OpenAI's shape, so one client-side handler fits them all)."""
     kind = "server_error" if status >= 500 else "invalid_request_error"
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
-
-
-# --- client -> server ---------------------------------------------------------------------------------
-
-CLIENT_EVENTS: tuple[str, ...] = (
-    "session.update",
-    "input.commit",
-    "input.clear",
-    "reply.cancel",
-    "playback",
-    "text",
-    "conversation.get",
-    "ping",
-    "media.action",
-    "media.attach",
-)

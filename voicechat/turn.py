@@ -14,6 +14,7 @@ from .audio import duration_ms
 from .engines import Engines
 from .heard import SpokenPiece, heard_words
 from .history import History
+from .language import reply_language, with_reply_language
 from .llm import ChatError, ToolCall
 from .media.bridge import MediaBridge
 from .media.router import ActionRoute, ChatRoute
@@ -118,6 +119,8 @@ class Turn:
         self.first_token_at: float | None = None
         self.first_audio_at: float | None = None
         self.tts_engine: str | None = None
+        self.tts_voice: str | None = None
+        self.language: str | None = None  # the reply's: what the user speaks (voicechat/language.py)
         self.error_code: str | None = None
         self.media_job_id: str | None = None
         self.finished = False
@@ -273,6 +276,8 @@ class Turn:
         if not self.item.respond:
             self.status = "completed"
             return
+        self.language = reply_language(session.config.language,
+                                       self.transcript.language if self.transcript else None, self.user_text)
         bridge = session.media_bridge
         routed = self.item.action or (await bridge.route(self.user_text) if bridge else None)
         if routed is not None and bridge is not None:
@@ -284,7 +289,8 @@ class Turn:
         chat = session.engines.chat
         if chat.remote and not session.settings.speculate_remote_chat:
             await self._confirmed()  # a remote model's reply is a paid call: never for a guess
-        messages = session.history.for_model(session.config.system_prompt)
+        messages = session.history.for_model(
+            with_reply_language(session.config.system_prompt, self.language, session.config.language))
         if bridge is not None and chat.supports_tools:
             await self._reply(self._with_tools(chat.stream(messages, tools=MEDIA_TOOLS)), remember=True)
         else:
@@ -401,11 +407,11 @@ class Turn:
             self.pieces.append(piece)
             try:
                 async for engine, chunk in session.engines.tts.synthesize_with_engine(
-                    piece.text, session.config.voice, first=len(self.pieces) == 1
+                    piece.text, session.config.voice, first=len(self.pieces) == 1, language=self.language
                 ):
                     if self.first_audio_at is None:
                         self.first_audio_at = time.monotonic()
-                        self.tts_engine = engine
+                        self.tts_engine, self.tts_voice = engine, chunk.voice
                         await self.send(events.ReplyAudioStart(self.id, session.config.output_format,
                                                                session.config.output_rate))
                     # The piece's length is known before its frames go out, so a cut mid-piece
@@ -433,4 +439,5 @@ class Turn:
             audio_ms=round(self.audio_ms), tts_engine=self.tts_engine, timings=self._timings(),
             reason=self.stop_reason or None, error=self.error_code or None,
             media_job_id=self.media_job_id or None, speculative=True if self.item.speculative else None,
+            language=self.language, tts_voice=self.tts_voice,
         )
