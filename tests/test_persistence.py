@@ -166,3 +166,36 @@ async def test_sigterm_lets_a_realtime_response_finish_then_closes_with_1001(ser
     finally:
         fake_chat.server.call_soon(fake_chat.release.clear)
         server.stop()
+
+
+async def test_sigterm_lets_a_wyoming_request_finish_then_closes_the_connection(server_env, fake_chat):
+    """Wyoming's requests run through the same connection loop: on SIGTERM the running `handle` request is
+    answered in full, then the connection closes cleanly (Wyoming has no close code: the door's 1001)."""
+    from wyoming.asr import Transcript
+    from wyoming.client import AsyncTcpClient
+    from wyoming.handle import Handled
+
+    server = ServerProcess({**server_env, "VOICECHAT_WYOMING_URI": "tcp://127.0.0.1:0"})
+    port = int(server.wait_for(r"wyoming: serving .* at tcp://127\.0\.0\.1:(\d+)").group(1))
+    fake_chat.mode = "slow"
+    try:
+        async with AsyncTcpClient("127.0.0.1", port) as client:
+            client.read_timeout = 30
+            await client.write_event(Transcript(text="Tell me about the moon").event())
+            assert (await client.read_event()).type == "handled-start"
+            server.proc.send_signal(signal.SIGTERM)
+            server.wait_for("letting 1 sessions finish")
+            with pytest.raises(OSError):  # nobody new gets in
+                async with AsyncTcpClient("127.0.0.1", port) as late:
+                    await late.write_event(Transcript(text="Hello").event())
+                    await late.read_event()
+            fake_chat.server.call_soon(fake_chat.release.set)
+            while (event := await client.read_event()) is not None and event.type != "handled":
+                pass
+            assert event is not None and Handled.from_event(event).text == fake_chat.reply_for(
+                "Tell me about the moon")
+            assert await client.read_event() is None  # then the connection closes
+        assert server.proc.wait(timeout=30) in (0, -signal.SIGTERM)
+    finally:
+        fake_chat.server.call_soon(fake_chat.release.clear)
+        server.stop()

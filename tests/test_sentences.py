@@ -37,6 +37,16 @@ def test_chinese_sentence_ends():
     assert pieces == ["你好！", "今天天气很好。", "我们去公园吧"]
 
 
+def test_a_chinese_first_piece_ends_at_its_first_comma_once_it_says_enough():
+    text = "法国的首都是巴黎，它是一座美丽的城市，有很多著名的博物馆；每年都有很多游客去那里。"
+    pieces = feed_all(SentenceChunker(first_chunk_chars=60), text, step=1)
+    # Before, the first piece waited for the ；: 29 characters, some six seconds of speech.
+    assert pieces == ["法国的首都是巴黎，", "它是一座美丽的城市，有很多著名的博物馆；",
+                      "每年都有很多游客去那里。"]
+    short = feed_all(SentenceChunker(first_chunk_chars=60), "好的，我来告诉你：法国的首都是巴黎。", step=1)
+    assert short == ["好的，我来告诉你：", "法国的首都是巴黎。"]  # "好的，" alone is too short
+
+
 def test_markdown_is_not_read_aloud():
     assert clean_for_speech("**Bold** and `code`\n- item") == "Bold and code item"
 

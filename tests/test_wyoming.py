@@ -193,3 +193,53 @@ async def test_shutdown_lets_a_request_in_progress_finish_then_closes(start_serv
         await asyncio.wrap_future(drained)
     finally:
         fake_chat.server.call_soon(fake_chat.release.clear)
+
+
+# --- the shared connection loop (doors/socket.py) under Wyoming's framing ---------------------------
+
+async def raw_events(reader: asyncio.StreamReader, last: str) -> list[Event]:
+    """Events read with the `wyoming` package's own reader, up to the first of type `last`."""
+    from wyoming.event import async_read_event
+
+    events = []
+    while (event := await asyncio.wait_for(async_read_event(reader), 60)) is not None:
+        events.append(event)
+        if event.type == last:
+            return events
+    raise AssertionError(f"connection closed before {last}; got {[e.type for e in events]}")
+
+
+async def test_an_oversized_payload_is_refused_and_skipped_and_reading_goes_on(start_server, fake_chat):
+    server = start_server(openai_api_base_url=fake_chat.base_url, openai_api_key=fake_chat.api_key,
+                          wyoming_uri="tcp://127.0.0.1:0", max_message_bytes=4096)
+    port = server.thread.server.config.app.state.wyoming_port
+    async with AsyncTcpClient("127.0.0.1", port) as client:
+        # Bigger than the limit: refused before it is read, then skipped, so the stream stays in step.
+        await client.write_event(AudioChunk(rate=16000, width=2, channels=1, audio=b"\x00" * 10000).event())
+        await client.write_event(Ping(text="still there").event())
+        refused = (await read_until(client, "error"))[-1]
+        assert Pong.from_event((await read_until(client, "pong"))[-1]).text == "still there"
+    assert refused.data["code"] == "message_too_large" and "10000" in refused.data["text"]
+
+
+async def test_a_header_that_is_not_json_is_reported_then_the_connection_closes(wyoming):
+    reader, writer = await asyncio.open_connection("127.0.0.1", wyoming)
+    try:
+        writer.write(b'{"type": "ping", "data": {"text": "one"}}\n{not json\n{"type": "ping"}\n')
+        await writer.drain()
+        events = await raw_events(reader, "error")
+        assert [e.type for e in events] == ["pong", "error"]
+        assert events[-1].data["code"] == "invalid_json"
+        assert await asyncio.wait_for(reader.read(), 30) == b""  # what follows cannot be trusted: closed
+    finally:
+        writer.close()
+
+
+async def test_an_idle_wyoming_connection_is_told_and_closed(start_server, fake_chat):
+    server = start_server(openai_api_base_url=fake_chat.base_url, openai_api_key=fake_chat.api_key,
+                          wyoming_uri="tcp://127.0.0.1:0", idle_timeout_s=0.5)
+    port = server.thread.server.config.app.state.wyoming_port
+    async with AsyncTcpClient("127.0.0.1", port) as client:
+        said = (await read_until(client, "error"))[-1]
+        assert await client.read_event() is None
+    assert said.data["code"] == "idle_timeout"

@@ -116,12 +116,13 @@ async def _count_media_events(media: MediaService, server_metrics: ServerMetrics
 
 async def drain_sessions(app: Starlette, timeout: float) -> None:
     """Shutdown, step one: every session finishes what it is saying (bounded), then its door closes."""
-    sessions = list(app.state.sessions)
     wyoming: WyomingDoor | None = getattr(app.state, "wyoming", None)
-    draining = [wyoming.drain(timeout)] if wyoming is not None else []
+    if wyoming is not None:
+        wyoming.stop_listening()
+    sessions = list(app.state.sessions)  # every door's connections, Wyoming's too (doors/socket.py)
     if sessions:
         log.info("shutting down: letting %d sessions finish their turns (up to %g s)", len(sessions), timeout)
-    await asyncio.gather(*(s.drain(timeout) for s in sessions), *draining, return_exceptions=True)
+    await asyncio.gather(*(s.drain(timeout) for s in sessions), return_exceptions=True)
     if sessions:
         # Each door now says goodbye (close code 1001) before the server drops what is left.
         await asyncio.wait([asyncio.create_task(s.closed.wait()) for s in sessions], timeout=5)

@@ -21,6 +21,7 @@ from .smart_turn import SmartTurn
 from .smart_turn import load as load_smart_turn
 from .stt import SpeechToText, WhisperSTT
 from .tts import FallbackTTS, PiperTTS, create_tts
+from .wake import WakeModels, wake_models_for
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class Engines:
     tts: FallbackTTS
     turn_end: SmartTurn | None = None  # the end-of-turn model; None: the silence hangover decides
     voice: SileroVAD | None = None  # the Silero voice detector; None: each segmenter runs webrtcvad
+    wake: WakeModels | None = None  # the bundled wake words; None: not installed (wake_word refused)
     # What this server's sessions did with them (speculative turns started / confirmed / discarded…).
     counters: Counter[str] = field(default_factory=Counter)
     metrics: Metrics = field(default_factory=Metrics)  # what `/metrics` shows of these sessions' turns
@@ -97,7 +99,7 @@ def load_engines(settings: Settings) -> Engines:
         whisper = _shared(
             ("stt", settings.stt_model, settings.stt_device, settings.stt_compute_type,
              settings.stt_cpu_threads, settings.stt_workers, settings.stt_beam_size,
-             settings.stt_min_context_s,
+             settings.stt_min_context_s, settings.stt_detect_min_probability,
              str(settings.models_dir)),
             lambda: WhisperSTT(settings),
         )  # fmt: skip
@@ -122,7 +124,8 @@ def load_engines(settings: Settings) -> Engines:
     if settings.vad == "silero":
         voice = _shared(("silero", settings.vad_silero_threshold),
                         lambda: SileroVAD(settings.vad_silero_threshold))
-    engines = Engines(stt=stt, chat=chat, tts=tts, turn_end=turn_end, voice=voice)
+    wake = _shared(("wake", str(settings.models_dir), settings.wake_word), lambda: wake_models_for(settings))
+    engines = Engines(stt=stt, chat=chat, tts=tts, turn_end=turn_end, voice=voice, wake=wake)
     for role, text in engines.describe().items():
         log.info("%s: %s", role, text)
     return engines

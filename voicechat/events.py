@@ -101,6 +101,23 @@ class SpeechStopped(ServerEvent):
     ignored: str | None
 
 
+@_server("wake.detected")
+@dataclass
+class WakeDetected(ServerEvent):
+    """The wake word was heard: what follows is listened to (voicechat/wake.py)."""
+
+    word: str
+    probability: float
+
+
+@_server("wake.armed")
+@dataclass
+class WakeArmed(ServerEvent):
+    """The follow-up window passed: only the wake word is listened for again."""
+
+    word: str
+
+
 @_server("input.committed")
 @dataclass
 class InputCommitted(ServerEvent):
@@ -182,7 +199,10 @@ class TurnDone(ServerEvent):
     error: str | None = None
     media_job_id: str | None = None
     speculative: bool | None = None  # True: started at a pause, before the hangover confirmed the end
-    optional: ClassVar[tuple[str, ...]] = ("reason", "error", "media_job_id", "speculative")
+    language: str | None = None  # the reply's language (what the user speaks), when known
+    tts_voice: str | None = None  # the voice that spoke the reply's first piece, when the engine names it
+    optional: ClassVar[tuple[str, ...]] = ("reason", "error", "media_job_id", "speculative", "language",
+                                           "tts_voice")
 
 
 # --- media --------------------------------------------------------------------------------------------

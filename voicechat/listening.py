@@ -1,6 +1,7 @@
 """The listening chain: what happens to the client's audio before a turn starts.
 
-    client PCM -> resample to 16 kHz -> VAD segmenter -> speech events
+    client PCM -> resample to 16 kHz -> wake gate (wake.py, when a wake word is set) -> VAD segmenter
+        armed           -> audio goes to the wake word detector only; heard -> `wake.detected`, gate opens
         speech started  -> `speech.started`, barge-in
         speech paused   -> end-of-turn guess: a speculative turn on the utterance so far
         speech resumed  -> the guess was wrong: discard it
@@ -8,8 +9,7 @@
         speech stopped  -> end of turn: confirm the guess, or queue the utterance; `speech.stopped`
     while speaking     -> partial transcripts, when the speech model has time
 
-Every stage is one method below, in that order. Wake-word gating belongs where speech starts and
-stops (`_on_started`, `_utterance_ends_turn`); the end-of-turn model answers in `_check_end`. The chain
+Every stage is one method below, in that order; the end-of-turn model answers in `_check_end`. The chain
 talks to its session only through `ListeningHost`.
 """
 
@@ -41,6 +41,7 @@ from .vad import (
     SpeechStopped,
     Utterance,
 )
+from .wake import Detection, WakeGate
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,11 @@ class ListeningHost(Protocol):
 
     @property
     def draining(self) -> bool: ...
+
+    @property
+    def audible_until(self) -> float:
+        """Monotonic time the last reply ends on the client if played in full (0: nothing playing)."""
+        ...
 
     async def send(self, event: events.ServerEvent) -> None: ...
 
@@ -96,6 +102,8 @@ class ListeningChain:
         self._utterance_no = 0
         self._end_checks: set[asyncio.Task[None]] = set()
         self._closed = False
+        self.wake: WakeGate | None = None
+        self._after_wake = False  # the next utterance follows the wake word (and may start with it)
         self.rebuild()
 
     def close(self) -> None:
@@ -113,12 +121,21 @@ class ListeningChain:
             hold=config.turn_mode == "push_to_talk",
             detector=voice.stream() if (voice := self.host.engines.voice) is not None else None,
         )
+        self.wake = None
+        wake = self.host.engines.wake
+        if config.wake_word and config.turn_mode == "vad":  # push-to-talk: the button is the wake word
+            if wake is None:
+                raise RuntimeError("a wake word is set but no wake word models are loaded")
+            self.wake = WakeGate(wake.detector(config.wake_word), s.wake_followup_s)
 
     # --- audio in ---------------------------------------------------------------------------------
 
     async def feed(self, pcm: bytes, arrived: float) -> None:
         """PCM16LE mono at the session's input rate, arrived at monotonic time `arrived`."""
-        for event in self.segmenter.feed(self._resampler.process(pcm), arrived):
+        pcm16 = self._resampler.process(pcm)
+        if self.wake is not None:
+            pcm16 = await self._through_wake_gate(pcm16, arrived)
+        for event in self.segmenter.feed(pcm16, arrived):
             await self.on_segment(event)
         self._maybe_partial()
 
@@ -140,6 +157,8 @@ class ListeningChain:
         self._drop_partial()
 
     async def on_segment(self, event: SegmentEvent) -> None:
+        if self.wake is not None and self.wake.armed:
+            return  # nothing the user says gets past an armed gate
         if isinstance(event, SpeechStarted):
             await self._on_started(event)
         elif isinstance(event, SpeechPaused):
@@ -157,6 +176,34 @@ class ListeningChain:
 
     # --- the stages -------------------------------------------------------------------------------
 
+    async def _through_wake_gate(self, pcm: bytes, now: float) -> bytes:
+        """The audio that gets past the wake gate: none while it is armed, until the wake word is heard."""
+        gate, host = self.wake, self.host
+        assert gate is not None
+        if not gate.armed:
+            if gate.still_open(now, host.busy or self.segmenter.speaking, host.audible_until):
+                return pcm
+            self.clear()
+            self._after_wake = False
+            await host.send(events.WakeArmed(gate.word))
+        detection = gate.listen(pcm)
+        if detection is None:
+            return b""
+        await self.wake_heard(detection, now)
+        return detection.preroll  # the wake phrase and what followed it: the request may be in there
+
+    async def wake_heard(self, detection: Detection, now: float) -> None:
+        """The wake word was heard: open the gate and tell the client."""
+        assert self.wake is not None
+        self.wake.open(now)
+        self._after_wake = True
+        self.host.engines.counters["wake_detected"] += 1
+        await self.host.send(events.WakeDetected(detection.word, detection.probability))
+
+    def _wake_word(self) -> str | None:
+        """The wake word the utterance may start with (stripped from its transcript)."""
+        return self.wake.word if self.wake is not None and self._after_wake else None
+
     async def _on_started(self, event: SpeechStarted) -> None:
         self._utterance_no = next(self._utterances)
         self._partial_mark = 0.0
@@ -173,7 +220,8 @@ class ListeningChain:
             return
         utterance = event.utterance
         self._speculative = TurnInput(utterance=utterance, ended_at=utterance.last_voiced_at,
-                                      respond=host.config.auto_respond, speculative=True)
+                                      respond=host.config.auto_respond, speculative=True,
+                                      wake_word=self._wake_word())
         host.enqueue(self._speculative)
         host.engines.counters["speculative_started"] += 1
 
@@ -190,13 +238,14 @@ class ListeningChain:
             self._discard(bet)
         if utterance is not None:  # queued first, so a door can map its own item id onto it
             host.enqueue(TurnInput(utterance=utterance, ended_at=utterance.last_voiced_at,
-                                   respond=host.config.auto_respond))
+                                   respond=host.config.auto_respond, wake_word=self._wake_word()))
         return None
 
     async def _on_stopped(self, event: SpeechStopped) -> None:
         self._drop_partial()
         utterance = event.utterance
         bet = self._utterance_ends_turn(utterance)
+        self._after_wake = self._after_wake and utterance is None  # a too-short blip is not the request
         await self.host.send(events.SpeechStopped(
             at_ms=round(event.at_ms), reason=event.reason,
             duration_ms=round(utterance.duration_ms) if utterance else 0,

@@ -40,6 +40,7 @@ class SessionUpdate(BaseModel):
     output_audio: AudioSpec | None = None
     barge_in: bool | None = None
     auto_respond: bool | None = None
+    wake_word: str | None = Field(None, max_length=40)  # null (sent explicitly) turns the wake word off
 
 
 def describe_validation_error(exc: ValidationError) -> str:
@@ -64,6 +65,7 @@ class SessionConfig:
     barge_in: bool
     output_format: str = "pcm16"
     auto_respond: bool = True  # False: utterances only join the conversation until asked to respond
+    wake_word: str | None = None  # hands-free requests must open with it (voicechat/wake.py)
 
     @classmethod
     def defaults(cls, settings: Settings) -> SessionConfig:
@@ -75,22 +77,25 @@ class SessionConfig:
             input_rate=settings.input_rate,
             output_rate=settings.output_rate,
             barge_in=settings.barge_in,
+            wake_word=settings.wake_word,
         )
 
     def apply(self, update: SessionUpdate, settings: Settings) -> bool:
         """Apply a validated update; True when the audio input chain must be rebuilt."""
         if update.system_prompt is not None and len(update.system_prompt) > settings.max_text_chars:
             raise ValueError(f"system_prompt is limited to {settings.max_text_chars} characters")
-        before = (self.input_rate, self.turn_mode)
+        before = (self.input_rate, self.turn_mode, self.wake_word)
         for name in ("language", "voice", "turn_mode", "system_prompt", "barge_in", "auto_respond"):
             value = getattr(update, name)
             if value is not None:
                 setattr(self, name, value)
+        if "wake_word" in update.model_fields_set:  # null is a value here: it turns the wake word off
+            self.wake_word = update.wake_word
         if update.input_audio is not None:
             self.input_rate = update.input_audio.rate
         if update.output_audio is not None:
             self.output_rate = update.output_audio.rate
-        return (self.input_rate, self.turn_mode) != before
+        return (self.input_rate, self.turn_mode, self.wake_word) != before
 
     def public(self) -> dict[str, Any]:
         data = asdict(self)
@@ -101,6 +106,7 @@ class SessionConfig:
             "system_prompt": data["system_prompt"],
             "barge_in": data["barge_in"],
             "auto_respond": data["auto_respond"],
+            "wake_word": data["wake_word"],
             "input_audio": {"format": "pcm16", "rate": self.input_rate, "channels": 1},
             "output_audio": {"format": self.output_format, "rate": self.output_rate, "channels": 1},
         }

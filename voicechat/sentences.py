@@ -9,6 +9,8 @@ import re
 
 _SENTENCE_END = re.compile(r"([.!?…]+[\"')\]]*)(\s+|$)|[。！？；]+")
 _CLAUSE_END = re.compile(r"([,;:—]|[，、：])\s*")
+_CJK_CLAUSE_END = re.compile(r"[，；、：]")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
 _ABBREVIATIONS = {"mr.", "mrs.", "ms.", "dr.", "st.", "e.g.", "i.e.", "etc.", "vs.", "no.", "prof."}
 _MARKUP = re.compile(r"(\*\*|__|`+|^#+\s*|^\s*[-*]\s+)", re.MULTILINE)
 
@@ -81,6 +83,8 @@ class SentenceChunker:
                     break
                 continue
             return self._take(match.end())
+        if self._emitted == 0 and (cut := self._first_cjk_clause()) is not None:
+            return self._take(cut)
         if self._emitted == 0 and len(self._buffer) >= self.first_chunk_chars:
             for match in _CLAUSE_END.finditer(self._buffer):
                 if match.start() >= self.first_chunk_chars // 2:
@@ -95,6 +99,15 @@ class SentenceChunker:
             clauses = [m.end() for m in _CLAUSE_END.finditer(head) if m.start() >= limit // 3]
             space = head.rfind(" ")
             return self._take(clauses[-1] if clauses else space + 1 if space > 0 else limit)
+        return None
+
+    def _first_cjk_clause(self) -> int | None:
+        """Where a Chinese (or Japanese) first piece may end: at its first ，、： once it holds a second and a
+        half of speech or so (a CJK character is about three letters' worth; 60 first-piece chars -> 7)."""
+        for match in _CJK_CLAUSE_END.finditer(self._buffer):
+            head = self._buffer[: match.start()]
+            if 3 * len(_CJK.findall(head)) + len(_CJK.sub("", head)) >= self.first_chunk_chars // 3:
+                return match.end()
         return None
 
     def _take(self, end: int) -> str | None:

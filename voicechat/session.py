@@ -33,6 +33,7 @@ from .protocol import SessionConfig, SessionUpdate, describe_validation_error
 from .settings import Settings
 from .store import ConversationStore, StoreError
 from .turn import Turn, TurnInput
+from .wake import check_wake_word
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +184,11 @@ class Session:
         await self.listening.feed(pcm, time.monotonic() if arrived is None else arrived)
 
     @property
+    def audible_until(self) -> float:
+        """Monotonic time the last reply ends on the client if played in full (0: nothing playing)."""
+        return self._audible.deadline if self._audible is not None else 0.0
+
+    @property
     def draining(self) -> bool:
         """The server is shutting down: no new turn starts."""
         return self._draining
@@ -208,6 +214,9 @@ class Session:
         except ValidationError as exc:
             raise SessionError("invalid_session", describe_validation_error(exc)) from exc
         try:
+            if update.voice is not None:  # a voice no engine has is refused, never silently unused
+                self.engines.tts.check_voice(update.voice)
+            check_wake_word(update.wake_word, self.engines.wake)
             rebuild = self.config.apply(update, self.settings)
         except ValueError as exc:
             raise SessionError("invalid_session", str(exc)) from exc

@@ -85,6 +85,15 @@ class Settings(BaseSettings):
         0.5, ge=0.0, le=1.0, description="Model probability at or above which a turn counts as complete."
     )
     barge_in: bool = Field(True, description="Speech during a reply interrupts it.")
+    wake_word: str | None = Field(
+        None,
+        description="Wake word that must open each request in hands-free mode: `hey_jarvis`, `okay_nabu`, "
+        "`alexa` or `hey_mycroft` (bundled microWakeWord models). Until it is heard, audio goes to the "
+        "detector only. Unset = off (every utterance is answered). Sessions may change it.",
+    )
+    wake_followup_s: float = Field(
+        8.0, ge=0, description="After a reply has played, how long the user may answer without the wake word."
+    )
 
     # --- speech to text -------------------------------------------------------------------------
     stt_model: str = Field(
@@ -119,7 +128,15 @@ class Settings(BaseSettings):
         800, description="Partial transcripts every this much new speech, when the model is idle (0 = off)."
     )
     stt_hotwords: str = Field("", description="Words whisper should listen for (names, jargon).")
-    language: str = Field("en", description="Spoken language (ISO code) or `auto` to detect.")
+    language: str = Field(
+        "en", description="Spoken language (ISO code) or `auto` to detect it on each utterance (the reply "
+        "is then written and spoken in the language heard).",
+    )
+    stt_detect_min_probability: float = Field(
+        0.8, ge=0.0, le=1.0,
+        description="`language=auto`: the language is detected on the short window; below this confidence "
+        "it is detected again on whisper's full 30 s window (slower, surer).",
+    )
 
     # --- chat -----------------------------------------------------------------------------------
     chat_admission_wait_ms: int = Field(
@@ -180,8 +197,8 @@ class Settings(BaseSettings):
     )
     local_context: int = Field(2048, description="Context window of the local model (tokens).")
     local_threads: int = Field(
-        0, description="CPU threads for the local model (0 = llama.cpp's default: half the cores while "
-        "writing, all of them for the prompt).",
+        0, description="CPU threads for the local model, writing and reading the prompt (0 = every core the "
+        "server may use; llama.cpp's own default writes with half of them: half the speed on 2 cores).",
     )
     cpu_priority: bool = Field(
         True, description="The local model pauses between tokens while speech is transcribed on the CPU or "
@@ -205,6 +222,13 @@ class Settings(BaseSettings):
         False, description="Let ONNX Runtime keep its memory arena for Piper (faster, but memory only grows)."
     )
     espeak_voice: str = Field("en-us", description="espeak-ng voice.")
+    voices: str = Field(
+        "",
+        description="Voice per reply language, `language:voice` comma-separated, e.g. "
+        "`zh:zh-CN-XiaoxiaoNeural,en:en-US-AriaNeural,de:de`; each engine takes the first entry it has "
+        "(edge-tts names, espeak-ng voices). Unset: edge-tts's default voice per language online; offline "
+        "Piper for English and espeak-ng's voice for any other language.",
+    )
     tts_retry_s: float = Field(30.0, description="Seconds a failed remote TTS is skipped.")
     tts_first_chunk_chars: int = Field(
         60, description="A long first sentence is cut at a comma past this many characters."
@@ -225,7 +249,8 @@ class Settings(BaseSettings):
     max_sessions: int = Field(32, description="Concurrent WebSocket sessions; more get close code 1013.")
     max_connections_per_minute: int = Field(30, description="New WebSocket connections per client IP.")
     max_requests_per_minute: int = Field(120, description="HTTP API requests per client IP.")
-    idle_timeout_s: float = Field(900.0, description="A WebSocket silent this long is closed.")
+    idle_timeout_s: float = Field(900.0,
+                                  description="A connection silent this long is closed (WebSocket, Wyoming).")
     shutdown_grace_s: float = Field(15.0, description="On SIGTERM, time running turns get to finish.")
 
     # --- limits ---------------------------------------------------------------------------------
@@ -237,6 +262,14 @@ class Settings(BaseSettings):
     def _frame_ms(cls, value: int) -> int:
         if value not in (10, 20, 30):
             raise ValueError("vad_frame_ms must be 10, 20 or 30")
+        return value
+
+    @field_validator("voices")
+    @classmethod
+    def _voices(cls, value: str) -> str:
+        from .language import parse_voices
+
+        parse_voices(value)  # a typo is a startup error naming the entry, not a voice silently unused
         return value
 
     @field_validator("openai_api_base_url")

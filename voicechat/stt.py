@@ -5,8 +5,10 @@ the cost of a 2 s utterance. Utterances up to 30 s take a shorter window instead
 `stt_min_context_s`, 10 s by default): on the bundled base model that is about 4x faster with the same word
 error rate (measured in docs/benchmarks.md). A decode that looks wrong for the short window (it ran out of
 its token budget, or loops on a phrase, the known failure of short windows) is redone on the full window.
-Language detection (`language=auto`) keeps the full window: on a short one it picks the wrong language
-noticeably more often.
+Language detection (`language=auto`) runs on the same short-window encoding, one decoder step before the
+transcript is decoded in the language found: on the bundled base model it picks the same languages as the
+full 30 s window on our English and Chinese set, for a fraction of the cost (bench/language.py). When it is
+unsure (below `stt_detect_min_probability`), detection and decode are redone on the full window.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class Transcript:
     text: str
     language: str
     no_speech_prob: float = 0.0
+    language_probability: float | None = None  # whisper's confidence when it detected the language
     avg_logprob: float = 0.0
     audio_ms: float = 0.0
     elapsed_ms: float = 0.0
@@ -118,6 +121,7 @@ class WhisperSTT:
         self.source: ModelSource = resolve_whisper(settings.stt_model, settings.models_dir)
         self.beam_size = settings.stt_beam_size
         self.min_context_frames = round(min(30.0, max(1.0, settings.stt_min_context_s)) * 100)
+        self.detect_min_probability = settings.stt_detect_min_probability
         self._tokenizers: dict[str, object] = {}
         self._tokenizers_lock = threading.Lock()
         self.short_window_runs = 0
@@ -193,6 +197,7 @@ class WhisperSTT:
         return Transcript(
             text=text,
             language=info.language,
+            language_probability=None if language else float(info.language_probability),
             no_speech_prob=no_speech,
             avg_logprob=logprob,
             audio_ms=len(audio) / 16.0,
@@ -224,9 +229,10 @@ class WhisperSTT:
 
         One encoder and decoder call for the batch: on a GPU that is much cheaper than one call each; on
         a CPU the decoder gains a little. Each result that looks wrong is redone alone on the full window.
+        `language=None`: each utterance's language is detected on the same encoding first.
         """
-        if self.min_context_frames >= FULL_WINDOW_FRAMES or language is None:
-            return None  # language ID is much less reliable on a short window (measured): it needs 30 s
+        if self.min_context_frames >= FULL_WINDOW_FRAMES:
+            return None
         from faster_whisper.transcribe import get_ctranslate2_storage, get_suppressed_tokens, pad_or_trim
 
         started = time.perf_counter()
@@ -237,14 +243,20 @@ class WhisperSTT:
         window = min(FULL_WINDOW_FRAMES, -(-max(self.min_context_frames, longest + 100) // 100) * 100)
         batch = np.stack([pad_or_trim(f, window) for f in features])
         encoded = self.model.model.encode(get_ctranslate2_storage(batch))
-        tokenizer = self._tokenizer(language)
-        prompt = self.model.get_prompt(tokenizer, [], without_timestamps=True, hotwords=hotwords)
+        detected: list[tuple[str, float | None]] = [(language, None)] * len(audios)
+        if language is None:  # each: [("<|zh|>", 0.99), …], most likely first
+            found = self.model.model.detect_language(encoded)
+            detected = [(str(ranked[0][0])[2:-2], float(ranked[0][1])) for ranked in found]
+        tokenizers = [self._tokenizer(code) for code, _ in detected]
+        prompts = [self.model.get_prompt(t, [], without_timestamps=True, hotwords=hotwords)
+                   for t in tokenizers]
+        tokenizer = tokenizers[0]  # the tokens suppressed and the end token do not depend on the language
         budgets = [int(20 + 12 * f.shape[-1] / 100) for f in features]  # tokens: ~3x fast speech
         results = self.model.model.generate(
             encoded,
-            [prompt] * len(audios),
+            prompts,
             beam_size=self.beam_size,
-            max_length=min(self.model.max_length, len(prompt) + max(budgets)),
+            max_length=min(self.model.max_length, max(map(len, prompts)) + max(budgets)),
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
@@ -252,18 +264,27 @@ class WhisperSTT:
         )
         elapsed = (time.perf_counter() - started) * 1000
         transcripts: list[Transcript] = []
-        for audio, budget, result in zip(audios, budgets, results, strict=True):
+        for audio, budget, result, (code, probability) in zip(
+            audios, budgets, results, detected, strict=True
+        ):
             tokens = result.sequences_ids[0]
             text = tokenizer.decode([t for t in tokens if t < tokenizer.eot]).strip()
             self.short_window_runs += 1
+            if probability is not None and probability < self.detect_min_probability:
+                self.short_window_redone += 1  # unsure of the language: the full window hears it better
+                log.info("language %s detected at only %.2f: redone on the full window", code, probability)
+                transcripts.append(self._transcribe_full(audio, None, hotwords, False))
+                continue
             if len(tokens) >= budget or looks_looped(text):
                 self.short_window_redone += 1
                 log.info("short-window decode redone on the full window: %r", text[:80])
-                transcripts.append(self._transcribe_full(audio, language, hotwords, False))
+                transcripts.append(self._transcribe_full(audio, code, hotwords, False))
+                transcripts[-1].language_probability = probability
                 continue
             transcripts.append(Transcript(
                 text=text,
-                language=language,
+                language=code,
+                language_probability=probability,
                 no_speech_prob=float(result.no_speech_prob),
                 avg_logprob=float(result.scores[0]) * len(tokens) / (len(tokens) + 1),
                 audio_ms=len(audio) / 16.0,

@@ -1,8 +1,14 @@
-"""Text to speech engines (edge-tts, Piper, espeak-ng) and the fallback chain that keeps a turn audible."""
+"""Text to speech engines (edge-tts, Piper, espeak-ng) and the fallback chain that keeps a turn audible.
+
+Each local engine says which voice it would use for a language (voicechat/language.py has the defaults):
+the chain skips an engine with no voice for the language of the text, so a reply is never spelled out by a
+voice of another language.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import queue
@@ -13,10 +19,20 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from .audio import read_wav
 from .cpu import GATE
+from .language import (
+    EDGE_DEFAULTS,
+    EDGE_VOICE,
+    ESPEAK_NAMES,
+    base_code,
+    parse_voices,
+    reads_script,
+    script_language,
+    speech_language,
+)
 from .models import resolve_piper_voice
 from .settings import Settings
 
@@ -25,10 +41,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class AudioChunk:
-    """Mono PCM16LE audio at `rate`."""
+    """Mono PCM16LE audio at `rate`; `voice`: the voice that spoke it, where the engine names its voices."""
 
     pcm: bytes
     rate: int
+    voice: str | None = None
 
 
 class TTSError(Exception):
@@ -45,6 +62,24 @@ class TextToSpeech(Protocol):
                    ) -> AsyncIterator[AudioChunk]:
         """`first`: the text is a reply's first sentence (an engine shared by sessions may take those
         before others' later sentences; the rest ignore it)."""
+        ...
+
+
+@runtime_checkable
+class Voiced(Protocol):
+    """An engine that knows its voices: which one speaks a language, and which names a session may choose."""
+
+    def pick_voice(self, language: str | None) -> str | None:
+        """The voice to speak `language` with (VOICECHAT_VOICES first); None: none here speaks it.
+        `language=None`: the engine's default voice."""
+        ...
+
+    def voice_named(self, name: str) -> tuple[str, str | None] | None:
+        """The voice called `name` (its name as the engine takes it, and its language), if it is here."""
+        ...
+
+    def voice_names(self) -> str:
+        """The voices a session may choose, for an error message."""
         ...
 
 
@@ -72,6 +107,7 @@ class PiperTTS:
         self.load_ms = (time.perf_counter() - started) * 1000
         self.rate = self._voice.config.sample_rate
         self.voice_name = self.source.path.rsplit("/", 1)[-1].removesuffix(".onnx")
+        self.language = base_code(self._voice.config.espeak_voice) or "en"  # a Piper voice has one language
         # ONNX runtime sessions are not safe to share between threads: one worker thread speaks, taking the
         # first sentence of a reply before later sentences of other replies (those have audio playing
         # already; a new reply has nothing until its first sentence is ready).
@@ -79,6 +115,15 @@ class PiperTTS:
         self._order = itertools.count()
         threading.Thread(target=self._work, name="piper", daemon=True).start()
         self.description = f"piper {self.voice_name} from {self.source.origin}"
+
+    def pick_voice(self, language: str | None) -> str | None:
+        return self.voice_name if language in (None, self.language) else None
+
+    def voice_named(self, name: str) -> tuple[str, str | None] | None:
+        return (self.voice_name, self.language) if name == self.voice_name else None
+
+    def voice_names(self) -> str:
+        return f"piper: {self.voice_name} ({self.language}; VOICECHAT_PIPER_VOICE loads another)"
 
     def synthesize_sync(self, text: str) -> bytes:
         return b"".join(chunk.audio_int16_bytes for chunk in self._voice.synthesize(text))
@@ -144,11 +189,33 @@ class EspeakTTS:
         if not self.binary:
             raise FileNotFoundError("espeak-ng is not installed (Debian: apt-get install espeak-ng)")
         self.voice = settings.espeak_voice
+        self.voices = espeak_voices(self.binary)
+        self.configured = parse_voices(settings.voices)
         self.description = f"espeak-ng voice {self.voice} ({self.binary})"
+
+    def voice_named(self, name: str) -> tuple[str, str | None] | None:
+        name = ESPEAK_NAMES.get(name.lower(), name.lower())  # "zh": the voice that reads Chinese right
+        return (name, self.voices[name]) if name in self.voices else None
+
+    def voice_names(self) -> str:
+        return f"espeak-ng: {', '.join(sorted(self.voices))}"
+
+    def pick_voice(self, language: str | None) -> str | None:
+        if language is None:
+            return self.voice
+        for name in self.configured.get(language, ()):
+            found = self.voice_named(name)
+            if found and found[1] == language:
+                return found[0]
+        if base_code(self.voice) == language:
+            return self.voice
+        found = self.voice_named(language)
+        return found[0] if found else None
 
     async def synthesize(self, text: str, voice: str | None = None, first: bool = False
                          ) -> AsyncIterator[AudioChunk]:
-        chosen = voice if voice and re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]+)*", voice) else self.voice
+        found = self.voice_named(voice) if voice else None
+        chosen = found[0] if found else self.voice
         try:
             proc = await asyncio.create_subprocess_exec(
                 self.binary, "--stdout", "-v", chosen, "--", speakable(text),
@@ -163,6 +230,24 @@ class EspeakTTS:
         yield AudioChunk(pcm, rate)
 
 
+def espeak_voices(binary: str) -> dict[str, str]:
+    """espeak-ng's voices (`-v` names) -> the language code each speaks (`cmn-latn-pinyin` -> `zh`)."""
+    import subprocess
+
+    try:
+        listing = subprocess.run([binary, "--voices"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    voices: dict[str, str] = {}
+    for line in listing.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 2:
+            name = fields[1].lower()
+            code = base_code(name) or name
+            voices[name] = "zh" if code == "cmn" else code
+    return voices
+
+
 class EdgeTTS:
     """Microsoft Edge's online voices (edge-tts). MP3 from the service, decoded to PCM here."""
 
@@ -173,14 +258,30 @@ class EdgeTTS:
         import edge_tts  # noqa: F401  (fail at startup, not in the first turn, if it is missing)
 
         self.voice = settings.edge_voice
+        self.configured = parse_voices(settings.voices)
         self.description = f"edge-tts voice {self.voice} (online)"
+
+    def voice_named(self, name: str) -> tuple[str, str | None] | None:
+        # The service lists its voices only online: a name of the right shape is taken at its word.
+        return (name, base_code(name)) if EDGE_VOICE.fullmatch(name) else None
+
+    def voice_names(self) -> str:
+        return "edge-tts: names like en-US-AriaNeural or zh-CN-XiaoxiaoNeural (`edge-tts --list-voices`)"
+
+    def pick_voice(self, language: str | None) -> str | None:
+        if language is None:
+            return self.voice
+        for name in self.configured.get(language, ()):
+            if EDGE_VOICE.fullmatch(name) and base_code(name) == language:
+                return name
+        return self.voice if base_code(self.voice) == language else EDGE_DEFAULTS.get(language)
 
     async def synthesize(self, text: str, voice: str | None = None, first: bool = False
                          ) -> AsyncIterator[AudioChunk]:
         import edge_tts
         import miniaudio
 
-        chosen = voice if voice and re.fullmatch(r"[a-z]{2,3}-[A-Z]{2}-\w+Neural", voice) else self.voice
+        chosen = voice if voice and EDGE_VOICE.fullmatch(voice) else self.voice
         mp3 = bytearray()
         try:
             async for message in edge_tts.Communicate(text, chosen).stream():
@@ -238,25 +339,62 @@ class FallbackTTS:
                         "failures": self.failures[engine.name]})
         return out
 
+    def check_voice(self, name: str) -> None:
+        """Raise ValueError, listing the voices there are, unless an engine here has the voice `name`."""
+        voiced = [e for e in self.engines if isinstance(e, Voiced)]
+        if len(voiced) < len(self.engines) or any(e.voice_named(name) for e in voiced):
+            return  # a remote engine keeps its own voice; the local ones behind it get the name
+        raise ValueError(f"voice {name!r} is not one this server has; its voices are "
+                         + "; ".join(e.voice_names() for e in voiced))
+
+    def _plan(self, text: str, voice: str | None, language: str | None
+              ) -> list[tuple[TextToSpeech, str | None]]:
+        """The engines to try for `text`, each with its voice: only those with a voice for its language.
+
+        The session's `voice` goes first, on the engine that has it, unless the text is in a script that
+        voice cannot read (Chinese characters for an English voice): then each engine's voice for the
+        language speaks, as without a session voice.
+        """
+        spoken, script = speech_language(text, language), script_language(text)
+        chosen: list[tuple[TextToSpeech, str | None]] = []
+        for engine in self.engines:
+            named = engine.voice_named(voice) if voice and isinstance(engine, Voiced) else None
+            if named and reads_script(named[1], script):
+                chosen.append((engine, named[0]))
+        for engine in self.engines:
+            if any(engine is e for e, _ in chosen):
+                continue
+            if not isinstance(engine, Voiced):
+                chosen.append((engine, None))  # a remote engine speaks any language in its own voice
+            elif (picked := engine.pick_voice(spoken)) is not None:
+                chosen.append((engine, picked))
+        if not chosen:
+            raise TTSError(f"no voice here speaks {spoken!r}: install espeak-ng, or set "
+                           "VOICECHAT_TTS_ENGINE=edge for online voices")
+        # An engine skipped after a failure is still tried when no other one speaks the language.
+        usable = {id(e) for e in self.available()}
+        return [pair for pair in chosen if id(pair[0]) in usable] or chosen
+
     async def synthesize(self, text: str, voice: str | None = None, first: bool = False
                          ) -> AsyncIterator[AudioChunk]:
         async for _engine, chunk in self.synthesize_with_engine(text, voice, first):
             yield chunk
 
     async def synthesize_with_engine(
-        self, text: str, voice: str | None = None, first: bool = False
+        self, text: str, voice: str | None = None, first: bool = False, language: str | None = None
     ) -> AsyncIterator[tuple[str, AudioChunk]]:
         """Like `synthesize`, naming the engine that produced each chunk. `first`: the first sentence of a
-        reply (a local engine shared by several sessions speaks those before later sentences)."""
+        reply (a local engine shared by several sessions speaks those before later sentences). `language`:
+        the reply's language (None: the engines' default voices, unless the text's script says otherwise)."""
         errors: list[str] = []
         text = speakable(text)
-        for engine in self.available():
+        for engine, chosen in self._plan(text, voice, language):
             produced = False
             started = time.monotonic()
             try:
-                async for chunk in engine.synthesize(text, voice, first=first):
+                async for chunk in engine.synthesize(text, chosen, first=first):
                     produced = True
-                    yield engine.name, chunk
+                    yield engine.name, dataclasses.replace(chunk, voice=chosen) if chosen else chunk
                 self._down_until.pop(engine.name, None)
                 if self.metrics is not None:
                     self.metrics.synthesized(engine.name, time.monotonic() - started)

@@ -14,6 +14,7 @@ from .audio import duration_ms
 from .engines import Engines
 from .heard import SpokenPiece, heard_words
 from .history import History
+from .language import reply_language, with_reply_language
 from .llm import ChatError, ToolCall
 from .media.bridge import MediaBridge
 from .media.router import ActionRoute, ChatRoute
@@ -26,6 +27,7 @@ from .store import ConversationStore, StoreError
 from .stt import Transcript, ignore_reason
 from .tts import TTSError
 from .vad import Utterance
+from .wake import strip_wake_word
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,7 @@ class TurnInput:
     # A speculative utterance's transcript ("" if it failed), as soon as it is known: the end-of-turn check
     # reads it (a question that trails off on "to" or "the" is not finished, whatever its tone).
     heard: asyncio.Future[str] | None = None
+    wake_word: str | None = None  # it follows this wake word: the phrase is cut from its transcript
 
     def __post_init__(self) -> None:
         if self.speculative and self.decided is None:
@@ -116,6 +119,8 @@ class Turn:
         self.first_token_at: float | None = None
         self.first_audio_at: float | None = None
         self.tts_engine: str | None = None
+        self.tts_voice: str | None = None
+        self.language: str | None = None  # the reply's: what the user speaks (voicechat/language.py)
         self.error_code: str | None = None
         self.media_job_id: str | None = None
         self.finished = False
@@ -271,6 +276,8 @@ class Turn:
         if not self.item.respond:
             self.status = "completed"
             return
+        self.language = reply_language(session.config.language,
+                                       self.transcript.language if self.transcript else None, self.user_text)
         bridge = session.media_bridge
         routed = self.item.action or (await bridge.route(self.user_text) if bridge else None)
         if routed is not None and bridge is not None:
@@ -282,7 +289,8 @@ class Turn:
         chat = session.engines.chat
         if chat.remote and not session.settings.speculate_remote_chat:
             await self._confirmed()  # a remote model's reply is a paid call: never for a guess
-        messages = session.history.for_model(session.config.system_prompt)
+        messages = session.history.for_model(
+            with_reply_language(session.config.system_prompt, self.language, session.config.language))
         if bridge is not None and chat.supports_tools:
             await self._reply(self._with_tools(chat.stream(messages, tools=MEDIA_TOOLS)), remember=True)
         else:
@@ -379,6 +387,9 @@ class Turn:
             await self.send(events.Error("stt_failed", f"transcription failed: {type(exc).__name__}",
                                          turn_id=self.id))
             return False
+        if self.item.wake_word is not None and session.engines.wake is not None:
+            self.transcript = strip_wake_word(self.transcript, self.item.wake_word,
+                                              session.engines.wake.phrase(self.item.wake_word))
         self.transcript_at = time.monotonic()
         self.user_text = self.transcript.text
         reason = ignore_reason(self.transcript)
@@ -396,11 +407,11 @@ class Turn:
             self.pieces.append(piece)
             try:
                 async for engine, chunk in session.engines.tts.synthesize_with_engine(
-                    piece.text, session.config.voice, first=len(self.pieces) == 1
+                    piece.text, session.config.voice, first=len(self.pieces) == 1, language=self.language
                 ):
                     if self.first_audio_at is None:
                         self.first_audio_at = time.monotonic()
-                        self.tts_engine = engine
+                        self.tts_engine, self.tts_voice = engine, chunk.voice
                         await self.send(events.ReplyAudioStart(self.id, session.config.output_format,
                                                                session.config.output_rate))
                     # The piece's length is known before its frames go out, so a cut mid-piece
@@ -428,4 +439,5 @@ class Turn:
             audio_ms=round(self.audio_ms), tts_engine=self.tts_engine, timings=self._timings(),
             reason=self.stop_reason or None, error=self.error_code or None,
             media_job_id=self.media_job_id or None, speculative=True if self.item.speculative else None,
+            language=self.language, tts_voice=self.tts_voice,
         )

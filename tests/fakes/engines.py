@@ -15,6 +15,7 @@ from typing import Any
 from voicechat.llm import ChatError, ToolCall
 from voicechat.stt import Transcript
 from voicechat.tts import AudioChunk, TTSError
+from voicechat.wake import Detection
 
 RATE = 16000
 MS_PER_WORD = 100  # every spoken word is 100 ms of audio, one chunk per word
@@ -107,3 +108,43 @@ class ScriptedTTS:
                 self.holding.set()
                 await self.release.wait()
             yield AudioChunk(pcm=bytes(RATE * MS_PER_WORD // 1000 * 2), rate=RATE)
+
+
+class ScriptedWake:
+    """Wake word "models" whose detectors hear the word when the test says so (`fire()`), at the next
+    audio they are fed; `fed` counts the bytes that reached a detector."""
+
+    names = ["hey_jarvis"]
+
+    def __init__(self) -> None:
+        self.fed = 0
+        self._fire = False
+
+    def fire(self) -> None:
+        self._fire = True
+
+    def check(self, name: str) -> str:
+        if name not in self.names:
+            raise ValueError(f"unknown wake word {name!r}; available: {', '.join(self.names)}")
+        return name
+
+    def phrase(self, name: str) -> str:
+        return "Hey Jarvis"
+
+    def detector(self, name: str) -> ScriptedWakeDetector:
+        return ScriptedWakeDetector(self, self.check(name))
+
+
+class ScriptedWakeDetector:
+    def __init__(self, models: ScriptedWake, word: str) -> None:
+        self.models, self.word = models, word
+
+    def feed(self, pcm16: bytes) -> Detection | None:
+        self.models.fed += len(pcm16)
+        if self.models._fire:
+            self.models._fire = False
+            return Detection(self.word, 0.99)
+        return None
+
+    def reset(self) -> None:
+        pass

@@ -1,32 +1,21 @@
-"""Doors translate a wire format into Session calls and back; they hold no conversation logic."""
+"""Doors translate a wire format into Session calls and back; they hold no conversation logic.
+
+`new_session` is the one place a Session is built, for every door: the loop (doors/socket.py) builds one
+per WebSocket connection, the Wyoming door one per Home Assistant conversation.
+"""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from starlette.websockets import WebSocket, WebSocketState
+from ..engines import Engines
+from ..session import Output, Session
 
 
-async def end_session(
-    websocket: WebSocket,
-    session: Any,
-    outbox: asyncio.Queue[Any],
-    writer: asyncio.Task[None],
-    code: int = 1000,
-    reason: str | None = None,
-) -> None:
-    """The same goodbye for every WebSocket door: stop the session, flush what it said, close, tell drain."""
-    websocket.app.state.sessions.discard(session)
-    await session.close()
-    outbox.put_nowait(None)
-    try:
-        await asyncio.wait_for(writer, timeout=2)
-    except Exception:  # the client is gone or too slow: what is left is dropped
-        writer.cancel()
-    if websocket.client_state == WebSocketState.CONNECTED:
-        try:
-            await websocket.close(code, reason)
-        except Exception:
-            pass
-    session.closed.set()
+def new_session(state: Any, *, door: str, output: Output, owner: str = "local",
+                engines: Engines | None = None, **fields: Any) -> Session:
+    """A Session on the server's shared engines, store and media (`engines` replaces them, e.g. a
+    text-only set); `fields` are Session fields a door sets itself (a resumed conversation's `id`)."""
+    return Session(engines=engines or state.engines, settings=state.settings, output=output,
+                   media=state.media, store=state.store, uploads_dir=state.uploads_dir, door=door,
+                   owner=owner, **fields)

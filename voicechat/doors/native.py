@@ -15,7 +15,7 @@ from .. import events
 from ..audio import SUPPORTED_RATES
 from ..protocol import PROTOCOL_VERSION
 from ..session import Session, SessionError
-from .socket import Write, serve
+from .socket import Write, serve_websocket
 
 
 @dataclass
@@ -63,4 +63,4 @@ class NativeTranslation:
 
 async def native_door(websocket: WebSocket) -> None:
     """Serve one client for the life of its connection."""
-    await serve(websocket, "native", NativeTranslation)
+    await serve_websocket(websocket, "native", NativeTranslation)

@@ -21,7 +21,7 @@ from ..audio import g711_decode, g711_encode
 from ..session import Session, SessionError
 from ..turn import TurnInput
 from .realtime_events import RealtimeFormat, session_object, session_update_from
-from .socket import Write, serve
+from .socket import Write, serve_websocket
 
 log = logging.getLogger(__name__)
 
@@ -416,4 +416,5 @@ async def realtime_door(websocket: WebSocket) -> None:
     def translation(session: Session, write: Write) -> RealtimeTranslator:
         return RealtimeTranslator(session=session, write=write, beta=beta, model=model)
 
-    await serve(websocket, "realtime", translation, subprotocol="realtime" if "realtime" in offered else None)
+    subprotocol = "realtime" if "realtime" in offered else None
+    await serve_websocket(websocket, "realtime", translation, subprotocol=subprotocol)

@@ -1,8 +1,10 @@
-"""One WebSocket loop for every WebSocket door: accept, the session, the writer pump, size limits, JSON
-parsing, the idle timeout, drain on shutdown (close code 1001 after the running turn) and the goodbye.
+"""One connection loop for every door that holds a connection open (`/ws`, `/v1/realtime`, Wyoming over
+TCP): accept, the session, the writer pump, size limits, JSON parsing, the idle timeout, drain on shutdown
+(the running turn finishes, then the door's goodbye: close code 1001 on a WebSocket) and the goodbye.
 
-A door plugs in its translation only (`Translation`): how it greets, how a client frame becomes session
-calls, how the session's output becomes its frames, and how it words an error.
+A door plugs in two things: a `Transport` (how frames are read and written on its wire: WebSocket
+messages, or Wyoming's JSON lines with payloads) and a `Translation` (how it greets, how a client event
+becomes session calls, how the session's output becomes its frames, how it words an error).
 """
 
 from __future__ import annotations
@@ -11,27 +13,97 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from ..security import principal_user
-from ..session import Session, SessionError
-from . import end_session
+from ..session import Output, SessionError
+from . import new_session
 
 log = logging.getLogger(__name__)
 
-Frame = dict[str, Any] | bytes  # what a door writes: a JSON object (a text frame) or binary audio
+Frame = Any  # what a door writes: a JSON object, binary audio, or its own wire event (Wyoming)
 Write = Callable[[Frame], None]
+Incoming = dict[str, Any] | bytes  # a client's event (a JSON object) or binary frame (audio)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How big a client's message may be; above, it is refused (`message_too_large`) and nothing is lost."""
+
+    text_chars: int  # a JSON text (a text frame, a Wyoming header or its data)
+    binary_bytes: int  # a binary frame, a Wyoming payload
+
+
+class StreamBroken(SessionError):
+    """A client's message the stream cannot be read past (a Wyoming header that is not JSON): reported,
+    then the connection closes."""
+
+
+def check_size(size: int, limit: int, what: str) -> None:
+    """Refuse a message over its limit, before it is read or parsed."""
+    if size > limit:
+        unit = "bytes" if what.endswith(("frame", "payload")) else "characters"
+        raise SessionError("message_too_large", f"{what} of {size} {unit} exceeds {limit}")
+
+
+def parse_object(text: str | bytes, limit: int, what: str = "message") -> dict[str, Any]:
+    """A client's JSON object, or a `SessionError` saying why it is not one (too large, not JSON)."""
+    check_size(len(text), limit, what)
+    try:
+        event = json.loads(text)
+    except ValueError as exc:
+        detail = f"{exc.msg} at position {exc.pos}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+        raise SessionError("invalid_json", f"not valid JSON: {detail}") from exc
+    if not isinstance(event, dict):
+        raise SessionError("invalid_event", "an event is a JSON object with a string field `type`")
+    return event
+
+
+class Transport(Protocol):
+    """A door's wire: framing only, no meaning."""
+
+    async def accept(self) -> None:
+        """Take the connection (the WebSocket handshake)."""
+        ...
+
+    async def receive(self, limits: Limits) -> Incoming | None:
+        """The client's next message, or None once it is gone. A message over `limits` or not JSON raises
+        `SessionError` with the stream still in step, so the loop reports it and reads on."""
+        ...
+
+    async def send(self, frame: Frame) -> None:
+        """Write one frame (called by the writer pump only, so frames stay in order)."""
+        ...
+
+    async def close(self, code: int, reason: str | None) -> None:
+        """Say goodbye (1000 normal, 1001 server going away) and close."""
+        ...
+
+
+class Served(Protocol):
+    """What the loop keeps alive for a connection: a Session, or a door's own request tracker."""
+
+    id: str
+    stop_requested: asyncio.Event  # drained: the door should close now
+    closed: asyncio.Event  # set once the connection is closed
+
+    async def start(self) -> None: ...
+
+    async def drain(self, timeout: float) -> bool: ...
+
+    async def close(self) -> None: ...
 
 
 class Translation(Protocol):
     """A door's wire format around the shared loop."""
 
-    max_text_chars: int  # a text frame above this is refused (`message_too_large`)
+    max_text_chars: int  # a JSON text above this is refused (`message_too_large`)
 
     async def greet(self) -> None:
-        """The door's first words (the native `ready`, Realtime's `session.created`)."""
+        """The door's first words (the native `ready`, Realtime's `session.created`; Wyoming: none)."""
         ...
 
     async def on_output(self, item: dict[str, Any] | bytes) -> None:
@@ -51,15 +123,16 @@ class Translation(Protocol):
         ...
 
 
-MakeTranslation = Callable[[Session, Write], Translation]
+OpenServed = Callable[[Output], Served]
+MakeTranslation = Callable[[Any, Write], Translation]
+_GONE = (WebSocketDisconnect, ConnectionError, asyncio.IncompleteReadError)
 
 
-async def serve(websocket: WebSocket, door: str, make: MakeTranslation,
-                subprotocol: str | None = None) -> None:
+async def serve(transport: Transport, state: Any, door: str, open_served: OpenServed,
+                make: MakeTranslation) -> None:
     """Serve one client of `door` for the life of its connection."""
-    state = websocket.app.state
     settings = state.settings
-    await websocket.accept(subprotocol=subprotocol)
+    await transport.accept()
     outbox: asyncio.Queue[Frame | None] = asyncio.Queue()
     translation: Translation | None = None
 
@@ -67,28 +140,24 @@ async def serve(websocket: WebSocket, door: str, make: MakeTranslation,
         if translation is not None:
             await translation.on_output(item)
 
-    session = Session(engines=state.engines, settings=settings, output=output, media=state.media,
-                      store=state.store, uploads_dir=state.uploads_dir, door=door,
-                      owner=principal_user(websocket.state))
-    translation = make(session, outbox.put_nowait)
+    served = open_served(output)
+    translation = make(served, outbox.put_nowait)
+    limits = Limits(translation.max_text_chars, settings.max_message_bytes)
 
     async def pump() -> None:
         # One writer keeps frames in order whatever task produced them.
         while (frame := await outbox.get()) is not None:
-            if isinstance(frame, bytes):
-                await websocket.send_bytes(frame)
-            else:
-                await websocket.send_text(json.dumps(frame, ensure_ascii=False))
+            await transport.send(frame)
 
-    writer = asyncio.create_task(pump(), name=f"{session.id}-writer")
-    state.sessions.add(session)
-    await session.start()
+    writer = asyncio.create_task(pump(), name=f"{served.id}-writer")
+    state.sessions.add(served)
+    await served.start()
     close_code, close_reason = 1000, None
-    stop = asyncio.create_task(session.stop_requested.wait())
+    stop = asyncio.create_task(served.stop_requested.wait())
     try:
         await translation.greet()
         while True:
-            receive = asyncio.create_task(websocket.receive())
+            receive = asyncio.create_task(transport.receive(limits))
             await asyncio.wait({receive, stop}, timeout=settings.idle_timeout_s,
                                return_when=asyncio.FIRST_COMPLETED)
             if not receive.done():
@@ -99,41 +168,89 @@ async def serve(websocket: WebSocket, door: str, make: MakeTranslation,
                     idle = f"no message for {settings.idle_timeout_s:g} s; closing"
                     translation.report(SessionError("idle_timeout", idle), recoverable=False)
                 break
-            message = receive.result()
-            if message["type"] == "websocket.disconnect":
-                break
             try:
-                await _dispatch(translation, message, settings.max_message_bytes)
+                message = receive.result()
+                if message is None:
+                    break
+                if isinstance(message, bytes):
+                    await translation.on_bytes(message)
+                else:
+                    await translation.on_event(message)
+            except StreamBroken as exc:
+                translation.report(exc, recoverable=False)
+                break
             except SessionError as exc:
                 translation.report(exc)
             if writer.done():
                 break
-    except WebSocketDisconnect:
+    except _GONE:
         pass
     except Exception:
-        log.exception("session %s: %s door failed", session.id, door)
+        log.exception("session %s: %s door failed", served.id, door)
     finally:
         stop.cancel()
-        await end_session(websocket, session, outbox, writer, close_code, close_reason)
+        await _goodbye(state, transport, served, outbox, writer, close_code, close_reason)
 
 
-async def _dispatch(translation: Translation, message: dict[str, Any], max_bytes: int) -> None:
-    data = message.get("bytes")
-    if data is not None:
-        if len(data) > max_bytes:
-            raise SessionError("message_too_large", f"audio frame of {len(data)} bytes exceeds {max_bytes}")
-        await translation.on_bytes(data)
-        return
-    text = message.get("text")
-    if text is None:
-        return
-    limit = translation.max_text_chars
-    if len(text) > limit:
-        raise SessionError("message_too_large", f"message of {len(text)} characters exceeds {limit}")
+async def _goodbye(state: Any, transport: Transport, served: Served, outbox: asyncio.Queue[Any],
+                   writer: asyncio.Task[None], code: int, reason: str | None) -> None:
+    """The same goodbye for every door: stop the session, flush what it said, close, tell drain."""
+    state.sessions.discard(served)
+    await served.close()
+    outbox.put_nowait(None)
     try:
-        event = json.loads(text)
-    except ValueError as exc:
-        raise SessionError("invalid_json", f"not valid JSON: {exc.msg} at position {exc.pos}") from exc
-    if not isinstance(event, dict):
-        raise SessionError("invalid_event", "an event is a JSON object with a string field `type`")
-    await translation.on_event(event)
+        await asyncio.wait_for(writer, timeout=2)
+    except Exception:  # the client is gone or too slow: what is left is dropped
+        writer.cancel()
+    try:
+        await transport.close(code, reason)
+    except Exception:
+        pass
+    served.closed.set()
+
+
+# --- WebSocket doors --------------------------------------------------------------------------------
+
+@dataclass
+class WebSocketTransport:
+    """A WebSocket: text frames hold JSON objects, binary frames hold audio."""
+
+    websocket: WebSocket
+    subprotocol: str | None = None
+
+    async def accept(self) -> None:
+        await self.websocket.accept(subprotocol=self.subprotocol)
+
+    async def receive(self, limits: Limits) -> Incoming | None:
+        while True:
+            message = await self.websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return None
+            data, text = message.get("bytes"), message.get("text")
+            if data is not None:
+                check_size(len(data), limits.binary_bytes, "audio frame")
+                return bytes(data)
+            if text is not None:
+                return parse_object(text, limits.text_chars)
+
+    async def send(self, frame: Frame) -> None:
+        if isinstance(frame, bytes):
+            await self.websocket.send_bytes(frame)
+        else:
+            await self.websocket.send_text(json.dumps(frame, ensure_ascii=False))
+
+    async def close(self, code: int, reason: str | None) -> None:
+        if self.websocket.client_state == WebSocketState.CONNECTED:
+            await self.websocket.close(code, reason)
+
+
+async def serve_websocket(websocket: WebSocket, door: str, make: MakeTranslation,
+                          subprotocol: str | None = None) -> None:
+    """A WebSocket door: a Session per connection, for the user the security middleware let in."""
+    state = websocket.app.state
+
+    def open_session(output: Output) -> Served:
+        return new_session(state, door=door, output=output, owner=principal_user(websocket.state))
+
+    await serve(WebSocketTransport(websocket, subprotocol), state, door, open_session, make)
+

@@ -3,7 +3,9 @@
 It runs in the HTTP server's event loop and shares its engines: `asr` (transcribe + audio → transcript,
 streamed too), `tts` (synthesize, and the streaming synthesize-start/-chunk/-stop), and `handle` (a
 `transcript` sent to us is a user message; the reply comes back as `handled`, streamed as
-handled-start/-chunk/-stop first). Framing and event classes are the `wyoming` package's own.
+handled-start/-chunk/-stop first). Connections run in the shared connection loop (doors/socket.py) with
+Wyoming's framing (doors/wyoming_wire.py); this module is the translation. Event classes are the `wyoming`
+package's own.
 """
 
 from __future__ import annotations
@@ -33,20 +35,22 @@ from wyoming.info import (
     TtsVoice,
 )
 from wyoming.ping import Ping, Pong
-from wyoming.server import AsyncEventHandler
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
 
 from .. import __version__
 from ..audio import resample_pcm16
 from ..engines import Engines
 from ..sentences import SentenceChunker
-from ..session import Session
+from ..session import Session, SessionError
 from ..settings import Settings
 from ..stt import ignore_reason
 from ..tts import AudioChunk as PcmChunk
 from ..tts import FallbackTTS
 from ..turn import APOLOGY
+from . import new_session
+from .socket import Write, serve
 from .wyoming_checks import BadEvent, check_format, check_uri, read
+from .wyoming_wire import HEADER_LIMIT, WyomingConnection, WyomingTransport
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +85,6 @@ class WyomingDoor:
         self.port: int | None = None
         self._server: asyncio.AbstractServer | None = None
         self._handlers: set[asyncio.Task[None]] = set()
-        self._connections: set[WyomingHandler] = set()
-        self._busy: set[WyomingHandler] = set()  # connections in the middle of a request
-        self._quiet = asyncio.Event()
-        self._quiet.set()
-        self.draining = False
 
     async def start(self) -> None:
         """Listen at `VOICECHAT_WYOMING_URI`; an unsafe or malformed URI is refused with a clear log line."""
@@ -95,44 +94,20 @@ class WyomingDoor:
             log.error("wyoming: %s", exc)
             raise
         if scheme == "tcp":
-            self._server = await asyncio.start_server(self._accept, where, port)
+            self._server = await asyncio.start_server(self._accept, where, port, limit=HEADER_LIMIT)
             self.port = self._server.sockets[0].getsockname()[1]
             where = f"tcp://{where}:{self.port}"
         else:
             await asyncio.to_thread(Path(where).unlink, missing_ok=True)
-            self._server = await asyncio.start_unix_server(self._accept, where)
+            self._server = await asyncio.start_unix_server(self._accept, where, limit=HEADER_LIMIT)
             where = f"unix://{where}"
         log.info("wyoming: serving asr, tts and handle at %s", where)
 
-    async def drain(self, timeout: float) -> None:
-        """Shutdown, as for the WebSocket doors: stop listening, let the requests in progress finish
-        (at most `timeout` s), then close every connection (Wyoming's equivalent of close code 1001)."""
-        self.stop_listening()
-        if self._busy:
-            log.info("wyoming: letting %d requests finish", len(self._busy))
-            try:
-                await asyncio.wait_for(self._quiet.wait(), timeout)
-            except TimeoutError:
-                pass
-        for handler in list(self._connections):
-            await handler.stop()
-
     def stop_listening(self) -> None:
-        """No new connections; connections finish the request they are in, then close."""
-        self.draining = True
+        """Shutdown's first step: no new connections. The connections are drained with every door's
+        sessions (`drain_sessions`): the running request is answered, then the connection closes."""
         if self._server is not None:
             self._server.close()
-
-    def request_started(self, handler: WyomingHandler) -> None:
-        self._busy.add(handler)
-        self._quiet.clear()
-
-    def request_finished(self, handler: WyomingHandler) -> bool:
-        """Whether the connection stays open for more requests (not while shutting down)."""
-        self._busy.discard(handler)
-        if not self._busy:
-            self._quiet.set()
-        return not self.draining
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -148,15 +123,15 @@ class WyomingDoor:
         task = asyncio.current_task()
         assert task is not None
         self._handlers.add(task)
-        handler = WyomingHandler(self, reader, writer)
-        self._connections.add(handler)
+
+        def translation(connection: WyomingConnection, write: Write) -> WyomingTranslation:
+            return WyomingTranslation(self, connection, write)
+
         try:
-            await handler.run()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
+            await serve(WyomingTransport(reader, writer), self.state, "wyoming",
+                        lambda output: WyomingConnection(), translation)
         finally:
             self._handlers.discard(task)
-            self._connections.discard(handler)
 
     def info(self) -> Info:
         """What `describe` answers: one program per role, with the engines behind it."""
@@ -191,10 +166,7 @@ class WyomingDoor:
         """The session behind a Home Assistant conversation, so follow-ups keep their history."""
         session = self.conversations.pop(conversation_id, None)
         if session is None:
-            session = Session(engines=self.text_engines, settings=self.settings, output=_discard,
-                              media=getattr(self.state, "media", None),
-                              store=getattr(self.state, "store", None), door="wyoming",
-                              uploads_dir=getattr(self.state, "uploads_dir", None))
+            session = new_session(self.state, door="wyoming", output=_discard, engines=self.text_engines)
             await session.start()
         self.conversations[conversation_id] = session
         while len(self.conversations) > MAX_CONVERSATIONS:
@@ -219,13 +191,15 @@ def _voice_name(engine: Any) -> str:
     return str(getattr(engine, "voice_name", None) or getattr(engine, "voice", None) or engine.name)
 
 
-class WyomingHandler(AsyncEventHandler):
-    """One client connection: events in, events out, one at a time."""
+class WyomingTranslation:
+    """One client connection's Wyoming events: each request answered in full before the next is read."""
 
-    def __init__(self, door: WyomingDoor, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        super().__init__(reader, writer)
+    def __init__(self, door: WyomingDoor, connection: WyomingConnection, write: Write) -> None:
         self.door = door
+        self.connection = connection
+        self.write = write
         self.settings = door.settings
+        self.max_text_chars = self.settings.max_message_bytes  # a header's JSON data, as a native text frame
         self.language: str | None = None
         self.hotwords: str | None = None
         self.audio: bytearray | None = None
@@ -234,19 +208,32 @@ class WyomingHandler(AsyncEventHandler):
         self.stream_chunker: SentenceChunker | None = None
         self.stream_voice: str | None = None
 
-    async def handle_event(self, event: Event) -> bool:
-        self.door.request_started(self)
-        try:
-            await self._dispatch(event)
-        except BadEvent as exc:  # the client's mistake: said to it, not a server error
-            log.warning("wyoming: %s", exc)
-            await self.write_event(Error(text=str(exc), code="bad_event").event())
-        except Exception as exc:  # a failed request is reported; the connection stays usable
-            log.exception("wyoming: %s failed", event.type)
-            await self.write_event(Error(text=f"{event.type} failed: {exc}", code="internal").event())
-        finally:
-            keep_open = self.door.request_finished(self)
-        return keep_open
+    async def greet(self) -> None:
+        """A Wyoming client speaks first."""
+
+    async def on_output(self, item: dict[str, Any] | bytes) -> None:
+        """The connection has no session of its own: `handle` collects its conversation's output."""
+
+    async def on_bytes(self, data: bytes) -> None:
+        """The transport frames every message as an event."""
+
+    def report(self, exc: SessionError, recoverable: bool = True) -> None:
+        self.write(Error(text=exc.message, code=exc.code).event())
+
+    async def write_event(self, event: Event) -> None:
+        self.write(event)
+
+    async def on_event(self, message: dict[str, Any]) -> None:
+        event = Event(type=message["type"], data=message["data"], payload=message["payload"])
+        with self.connection.request():
+            try:
+                await self._dispatch(event)
+            except BadEvent as exc:  # the client's mistake: said to it, not a server error
+                log.warning("wyoming: %s", exc)
+                raise SessionError("bad_event", str(exc)) from None
+            except Exception as exc:  # a failed request is reported; the connection stays usable
+                log.exception("wyoming: %s failed", event.type)
+                raise SessionError("internal", f"{event.type} failed: {exc}") from None
 
     async def _dispatch(self, event: Event) -> None:
         if Describe.is_type(event.type):

@@ -26,6 +26,17 @@ UTTERANCES = {
     "blend": "把这两张图融合",
     "face_swap": "把第二张图的脸换到第一张上",
     "dance": "让这个人跳机器人舞",
+    "describe": "描述一下这张图片",
+    "animate": "把这张图片做成视频",
+    # Questions for language detection and replies in Chinese (tests/test_language.py, bench/language.py).
+    "q_capital": "法国的首都是哪里？",
+    "q_days": "一年有多少天？",
+    "q_weather": "今天北京的天气怎么样？",
+    "q_water": "水的沸点是多少度？",
+    "q_joke": "请给我讲一个关于猫的笑话。",
+    "q_river": "中国最长的河流是哪一条？",
+    "q_book": "你能推荐一本关于太空的好书吗？",
+    "q_alarm": "明天早上七点叫我起床。",
 }
 RATE = 16000
 

