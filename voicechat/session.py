@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from . import client_events as ce
 from . import events
 from .audio import duration_ms, resample_pcm16
 from .engines import Engines
@@ -200,17 +201,19 @@ class Session:
 
     # --- control events ---------------------------------------------------------------------------
 
-    async def handle(self, event: dict[str, Any]) -> None:
-        """A parsed JSON control event from the client."""
-        kind = event.get("type")
-        handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
-        if handler is None:
-            raise SessionError("unknown_event", f"unknown event type {kind!r}")
-        await handler(self, event)
-
-    async def _on_update(self, event: dict[str, Any]) -> None:
+    async def handle(self, event: dict[str, Any] | ce.ClientEvent) -> None:
+        """A client's control event: a parsed JSON object (checked here) or an event a door built."""
         try:
-            update = SessionUpdate.model_validate(event.get("session", {}))
+            if isinstance(event, dict):
+                event = ce.NATIVE.parse(event)
+            await ce.NATIVE.handlers[type(event)](self, event)
+        except ce.EventError as exc:
+            raise SessionError(exc.code, exc.message) from None
+
+    @ce.NATIVE.handles(ce.SessionUpdate)
+    async def _on_update(self, event: ce.SessionUpdate) -> None:
+        try:
+            update = SessionUpdate.model_validate({} if event.session is None else event.session)
         except ValidationError as exc:
             raise SessionError("invalid_session", describe_validation_error(exc)) from exc
         try:
@@ -224,65 +227,64 @@ class Session:
             self.listening.rebuild()
         await self.send(events.SessionUpdated(self.config.public()))
 
-    async def _on_commit(self, event: dict[str, Any]) -> None:
+    @ce.NATIVE.handles(ce.InputCommit)
+    async def _on_commit(self, event: ce.InputCommit) -> None:
         # speech.stopped first: a client counting utterances knows them all once `committed` arrives.
         speech = await self.listening.commit()
         await self.send(events.InputCommitted(bool(speech)))
 
-    async def _on_clear(self, event: dict[str, Any]) -> None:
+    @ce.NATIVE.handles(ce.InputClear)
+    async def _on_clear(self, event: ce.InputClear) -> None:
         self.listening.clear()
         await self.send(events.InputCleared())
 
-    async def _on_cancel(self, event: dict[str, Any]) -> None:
+    @ce.NATIVE.handles(ce.ReplyCancel)
+    async def _on_cancel(self, event: ce.ReplyCancel) -> None:
         await self.interrupt("cancel")
 
-    async def _on_text(self, event: dict[str, Any]) -> None:
-        text = event.get("text")
-        if not isinstance(text, str) or not text.strip():
-            raise SessionError("invalid_event", "`text` needs a non-empty string field `text`")
-        if len(text) > self.settings.max_text_chars:
+    @ce.NATIVE.handles(ce.Text)
+    async def _on_text(self, event: ce.Text) -> None:
+        if len(event.text) > self.settings.max_text_chars:
             limit = self.settings.max_text_chars
             raise SessionError("text_too_long", f"text is limited to {limit} characters")
-        self.enqueue(TurnInput(text=text.strip(), ended_at=time.monotonic()))
+        self.enqueue(TurnInput(text=event.text.strip(), ended_at=time.monotonic()))
 
-    async def _on_playback(self, event: dict[str, Any]) -> None:
-        played = event.get("played_ms")
-        if not isinstance(played, int | float) or played < 0:
-            raise SessionError("invalid_event", "`playback` needs a non-negative number `played_ms`")
-        turn = self.find_turn(event.get("turn_id"))
+    @ce.NATIVE.handles(ce.Playback)
+    async def _on_playback(self, event: ce.Playback) -> None:
+        turn = self.find_turn(event.turn_id)
         if turn is None:
             return
-        turn.report_played(float(played))
+        played = float(event.played_ms)
+        turn.report_played(played)
         if turn.finished:
             await turn.persist_heard()
-        if self._audible and self._audible.turn is turn and (event.get("done") or played >= turn.audio_ms):
+        if self._audible and self._audible.turn is turn and (event.done or played >= turn.audio_ms):
             self._audible = None
 
-    async def _on_history(self, event: dict[str, Any]) -> None:
+    @ce.NATIVE.handles(ce.ConversationGet)
+    async def _on_history(self, event: ce.ConversationGet) -> None:
         await self.send(events.Conversation(self.history.messages()))
 
-    async def _on_media_action(self, event: dict[str, Any]) -> None:
-        job_id, action, index = event.get("job_id"), event.get("action"), event.get("index", 0)
+    @ce.NATIVE.handles(ce.MediaAction)
+    async def _on_media_action(self, event: ce.MediaAction) -> None:
         if self.media_bridge is None:
             raise SessionError("media_unavailable", "media generation is not enabled on this server")
-        if not isinstance(job_id, str) or action not in ("upscale", "variation", "reroll") \
-                or not isinstance(index, int) or not 0 <= index <= 4:
-            raise SessionError("invalid_event", "`media.action` needs `job_id`, `action` "
-                               "(upscale|variation|reroll) and `index` 1-4 (0 for reroll)")
-        pressed = ActionRoute(job_id, action, index)
+        pressed = ActionRoute(event.job_id, event.action, event.index)
         self.enqueue(TurnInput(action=pressed, ended_at=time.monotonic()))
 
-    async def _on_media_attach(self, event: dict[str, Any]) -> None:
+    @ce.NATIVE.handles(ce.MediaAttach)
+    async def _on_media_attach(self, event: ce.MediaAttach) -> None:
         if self.media_bridge is None:
             raise SessionError("media_unavailable", "media generation is not enabled on this server")
         try:
-            count = self.media_bridge.attach(event.get("upload_ids"))  # type: ignore[arg-type]
+            count = self.media_bridge.attach(event.upload_ids)
         except ValueError as exc:
             raise SessionError("invalid_event", str(exc)) from exc
         await self.send(events.MediaAttached(count))
 
-    async def _on_ping(self, event: dict[str, Any]) -> None:
-        await self.send(events.Pong(event.get("id")))
+    @ce.NATIVE.handles(ce.Ping)
+    async def _on_ping(self, event: ce.Ping) -> None:
+        await self.send(events.Pong(event.id))
 
     def find_turn(self, turn_id: Any) -> Turn | None:
         """The running, still audible, or remembered turn with this id (the newest when None)."""
@@ -362,17 +364,3 @@ class Session:
             await self.output(part)
             sent += duration_ms(len(part), out_rate)
         return sent
-
-
-_HANDLERS: dict[str, Callable[[Session, dict[str, Any]], Awaitable[None]]] = {
-    "session.update": Session._on_update,
-    "input.commit": Session._on_commit,
-    "input.clear": Session._on_clear,
-    "reply.cancel": Session._on_cancel,
-    "text": Session._on_text,
-    "playback": Session._on_playback,
-    "conversation.get": Session._on_history,
-    "ping": Session._on_ping,
-    "media.action": Session._on_media_action,
-    "media.attach": Session._on_media_attach,
-}

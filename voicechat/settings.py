@@ -197,8 +197,8 @@ class Settings(BaseSettings):
     )
     local_context: int = Field(2048, description="Context window of the local model (tokens).")
     local_threads: int = Field(
-        0, description="CPU threads for the local model (0 = llama.cpp's default: half the cores while "
-        "writing, all of them for the prompt).",
+        0, description="CPU threads for the local model, writing and reading the prompt (0 = every core the "
+        "server may use; llama.cpp's own default writes with half of them: half the speed on 2 cores).",
     )
     cpu_priority: bool = Field(
         True, description="The local model pauses between tokens while speech is transcribed on the CPU or "

@@ -10,6 +10,9 @@ steps each task through its provider's statuses one poll at a time, and injects 
     fake.fail_with["pika"] = "out of credits"        # the provider reports a failure
     fake.state.mj_submit_codes = [23, 1]             # next Midjourney submits answer these codes
 
+It also serves pictures as a provider's CDN would, without auth (`fake.url + "/cdn/person.png"`, an 11 MB
+one at `/cdn/huge.png`, a web page at `/cdn/page.html`), for adapters that fetch a picture URL themselves.
+
 The per-provider routes live in `media_routes.py`.
 """
 
@@ -169,6 +172,8 @@ class FakeMediaServer:
         except ValueError:
             body = None
         provider = next((name for prefix, name in _PREFIXES if path.startswith(prefix)), "")
+        if path.startswith("/cdn/"):
+            provider = "cdn"
         with self._lock:
             self.requests.append(Recorded(request.method, path, dict(request.headers), body, raw, provider))
             fault = self._take_fault(provider, path)
@@ -176,6 +181,8 @@ class FakeMediaServer:
             await asyncio.sleep(fault.delay)
         elif fault is not None:
             return _fault_response(fault)
+        if provider == "cdn":
+            return _cdn_file(path)
         denied = self._check_auth(provider, request)
         if denied is not None:
             return denied
@@ -207,6 +214,16 @@ class FakeMediaServer:
         if provider == "runwayml" and request.headers.get("x-runway-version") != "2024-11-06":
             return JSONResponse({"error": "You must pass X-Runway-Version"}, status_code=400)
         return None
+
+
+def _cdn_file(path: str) -> Response:
+    if path == "/cdn/person.png":
+        return Response(media_routes.TINY_PNG, media_type="image/png")
+    if path == "/cdn/huge.png":  # past the 10 MB a reference picture may have
+        return Response(media_routes.TINY_PNG + bytes(11 << 20), media_type="image/png")
+    if path == "/cdn/page.html":
+        return Response(HTML_PAGE, media_type="text/html")
+    return Response(b"not found", status_code=404, media_type="text/plain")
 
 
 def _fault_response(fault: Fault) -> Response:

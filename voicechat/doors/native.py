@@ -50,9 +50,7 @@ class NativeTranslation:
         self.write(item)
 
     async def on_event(self, event: dict[str, Any]) -> None:
-        if not isinstance(event.get("type"), str):
-            raise SessionError("invalid_event", "an event is a JSON object with a string field `type`")
-        await self.session.handle(event)
+        await self.session.handle(event)  # parsed and checked by the native registry (client_events.py)
 
     async def on_bytes(self, data: bytes) -> None:
         await self.session.feed_audio(data)

@@ -11,15 +11,19 @@ import base64
 import binascii
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.websockets import WebSocket
 
+from .. import client_events as native
 from ..audio import g711_decode, g711_encode
+from ..client_events import EventError
 from ..session import Session, SessionError
 from ..turn import TurnInput
+from . import realtime_client as rc
+from .realtime_client import REALTIME
 from .realtime_events import RealtimeFormat, session_object, session_update_from
 from .socket import Write, serve_websocket
 
@@ -66,8 +70,7 @@ class RealtimeTranslator:
         pcm24k = {"format": "pcm16", "rate": 24000}
         self.greeting = True
         try:
-            await self.session.handle({"type": "session.update",
-                                       "session": {"input_audio": pcm24k, "output_audio": pcm24k}})
+            await self.session.handle(native.SessionUpdate({"input_audio": pcm24k, "output_audio": pcm24k}))
         finally:
             self.greeting = False
         self.emit("session.created", session=session_object(self.session, self.fmt, self.model, self.beta))
@@ -273,14 +276,11 @@ class RealtimeTranslator:
         raise SessionError("invalid_event", "Realtime events are JSON text frames")
 
     async def on_event(self, event: dict[str, Any]) -> None:
-        kind = event.get("type")
-        event_id = event.get("event_id")
-        handler = _CLIENT_HANDLERS.get(kind) if isinstance(kind, str) else None
-        if handler is None:
-            self.error("unknown_event", f"unknown event type {kind!r}", event_id, param="type")
-            return
+        kind, event_id = event.get("type"), event.get("event_id")
         try:
-            await handler(self, event)
+            await REALTIME.dispatch(self, event)
+        except EventError as exc:
+            self.error(exc.code, exc.message, event_id, param="type" if exc.code == "unknown_event" else None)
         except SessionError as exc:
             self.error(exc.code, exc.message, event_id)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -290,26 +290,31 @@ class RealtimeTranslator:
             log.exception("realtime session %s: %s failed", self.session.id, kind)
             self.error("internal", f"{kind} failed inside the server", event_id, kind="server_error")
 
-    async def _client_session_update(self, event: dict[str, Any]) -> None:
-        update, self.fmt = session_update_from(event.get("session") or {}, self.fmt)
-        await self.session.handle({"type": "session.update", "session": update})
+    @REALTIME.handles(rc.SessionUpdate)
+    async def _client_session_update(self, event: rc.SessionUpdate) -> None:
+        update, self.fmt = session_update_from(event.session or {}, self.fmt)
+        await self.session.handle(native.SessionUpdate(update))
 
-    async def _client_input_audio_buffer_append(self, event: dict[str, Any]) -> None:
+    @REALTIME.handles(rc.InputAudioBufferAppend)
+    async def _client_input_audio_buffer_append(self, event: rc.InputAudioBufferAppend) -> None:
         try:
-            data = base64.b64decode(event["audio"], validate=True)
+            data = base64.b64decode(event.audio, validate=True)
         except (binascii.Error, TypeError) as exc:
             raise SessionError("invalid_audio", "`audio` must be base64") from exc
         pcm = g711_decode(data, self.fmt.input_law) if self.fmt.input_law else data
         await self.session.feed_audio(pcm)
 
-    async def _client_input_audio_buffer_commit(self, event: dict[str, Any]) -> None:
-        await self.session.handle({"type": "input.commit"})
+    @REALTIME.handles(rc.InputAudioBufferCommit)
+    async def _client_input_audio_buffer_commit(self, event: rc.InputAudioBufferCommit) -> None:
+        await self.session.handle(native.InputCommit())
 
-    async def _client_input_audio_buffer_clear(self, event: dict[str, Any]) -> None:
-        await self.session.handle({"type": "input.clear"})
+    @REALTIME.handles(rc.InputAudioBufferClear)
+    async def _client_input_audio_buffer_clear(self, event: rc.InputAudioBufferClear) -> None:
+        await self.session.handle(native.InputClear())
 
-    async def _client_conversation_item_create(self, event: dict[str, Any]) -> None:
-        item = event["item"]
+    @REALTIME.handles(rc.ConversationItemCreate)
+    async def _client_conversation_item_create(self, event: rc.ConversationItemCreate) -> None:
+        item = event.item or {}
         if item.get("type", "message") != "message" or item.get("role") != "user":
             raise SessionError("unsupported_item", "only user messages can be added to the conversation")
         text = " ".join(p.get("text") or p.get("transcript") or "" for p in item.get("content", [])).strip()
@@ -322,8 +327,9 @@ class RealtimeTranslator:
         self.item_done(announced)
         self.pending[item_id] = self.session.add_text(text, respond=False)
 
-    async def _client_conversation_item_retrieve(self, event: dict[str, Any]) -> None:
-        item_id = event["item_id"]
+    @REALTIME.handles(rc.ConversationItemRetrieve)
+    async def _client_conversation_item_retrieve(self, event: rc.ConversationItemRetrieve) -> None:
+        item_id = event.item_id
         queued = self.pending.get(item_id) if isinstance(item_id, str) else None
         if queued is not None:  # not transcribed yet: typed text is known, speech is not
             role, text = "user", queued.text or ""
@@ -334,19 +340,21 @@ class RealtimeTranslator:
         self.emit("conversation.item.retrieved", item=self.item(item_id, role, "completed", text,
                                                                 typed=item_id in self.typed_items))
 
-    async def _client_conversation_item_truncate(self, event: dict[str, Any]) -> None:
-        item_id, audio_end_ms = event["item_id"], event["audio_end_ms"]
+    @REALTIME.handles(rc.ConversationItemTruncate)
+    async def _client_conversation_item_truncate(self, event: rc.ConversationItemTruncate) -> None:
+        item_id, audio_end_ms = event.item_id, event.audio_end_ms
         turn_id, role = self._known(item_id)
         turn = self.session.find_turn(turn_id)
         valid_end = isinstance(audio_end_ms, int | float) and audio_end_ms >= 0
         if role != "assistant" or turn is None or not valid_end:
             raise SessionError("invalid_event", "only assistant items can be truncated, at audio_end_ms >= 0")
-        await self.session.handle({"type": "playback", "turn_id": turn_id, "played_ms": audio_end_ms})
-        self.emit("conversation.item.truncated", item_id=item_id, content_index=event.get("content_index", 0),
+        await self.session.handle(native.Playback(played_ms=audio_end_ms, turn_id=turn_id))
+        self.emit("conversation.item.truncated", item_id=item_id, content_index=event.content_index,
                   audio_end_ms=audio_end_ms)
 
-    async def _client_conversation_item_delete(self, event: dict[str, Any]) -> None:
-        item_id = event["item_id"]
+    @REALTIME.handles(rc.ConversationItemDelete)
+    async def _client_conversation_item_delete(self, event: rc.ConversationItemDelete) -> None:
+        item_id = event.item_id
         queued = self.pending.pop(item_id, None) if isinstance(item_id, str) else None
         if queued is not None:  # not transcribed yet: it never reaches the conversation
             queued.dropped = True
@@ -358,17 +366,19 @@ class RealtimeTranslator:
             self.order.remove(item_id)
         self.emit("conversation.item.deleted", item_id=item_id)
 
-    async def _client_response_create(self, event: dict[str, Any]) -> None:
-        options = event.get("response") or {}
+    @REALTIME.handles(rc.ResponseCreate)
+    async def _client_response_create(self, event: rc.ResponseCreate) -> None:
+        options = event.response or {}
         self.session.respond(options.get("instructions"))
 
-    async def _client_response_cancel(self, event: dict[str, Any]) -> None:
-        wanted = event.get("response_id")
+    @REALTIME.handles(rc.ResponseCancel)
+    async def _client_response_cancel(self, event: rc.ResponseCancel) -> None:
+        wanted = event.response_id
         active = [r for r in self.responses.values() if self.session.find_turn(r.turn_id) is not None
                   and not self.session.find_turn(r.turn_id).finished]  # type: ignore[union-attr]
         if not active or (wanted and all(r.id != wanted for r in active)):
             self.error("response_cancel_not_active", "there is no active response to cancel",
-                       event.get("event_id"))
+                       event.event_id)
             return
         await self.session.interrupt("cancel")
 
@@ -378,7 +388,7 @@ class RealtimeTranslator:
         return self.items[item_id]
 
 
-# One registry each way: native event type -> its translation, Realtime client event type -> its handler.
+# Native event type -> its translation (client events: the REALTIME registry, handlers marked above).
 _NATIVE_HANDLERS: dict[str, Callable[[RealtimeTranslator, dict[str, Any]], None]] = {
     "transcript.partial": RealtimeTranslator._on_transcript_partial,
     "speech.started": RealtimeTranslator._on_speech_started,
@@ -393,19 +403,6 @@ _NATIVE_HANDLERS: dict[str, Callable[[RealtimeTranslator, dict[str, Any]], None]
     "error": RealtimeTranslator._on_error,
     "session.updated": RealtimeTranslator._on_session_updated,
 }
-_CLIENT_HANDLERS: dict[str, Callable[[RealtimeTranslator, dict[str, Any]], Awaitable[None]]] = {
-    "session.update": RealtimeTranslator._client_session_update,
-    "input_audio_buffer.append": RealtimeTranslator._client_input_audio_buffer_append,
-    "input_audio_buffer.commit": RealtimeTranslator._client_input_audio_buffer_commit,
-    "input_audio_buffer.clear": RealtimeTranslator._client_input_audio_buffer_clear,
-    "conversation.item.create": RealtimeTranslator._client_conversation_item_create,
-    "conversation.item.retrieve": RealtimeTranslator._client_conversation_item_retrieve,
-    "conversation.item.truncate": RealtimeTranslator._client_conversation_item_truncate,
-    "conversation.item.delete": RealtimeTranslator._client_conversation_item_delete,
-    "response.create": RealtimeTranslator._client_response_create,
-    "response.cancel": RealtimeTranslator._client_response_cancel,
-}
-
 
 async def realtime_door(websocket: WebSocket) -> None:
     """Serve one Realtime client."""

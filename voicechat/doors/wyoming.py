@@ -37,7 +37,7 @@ from wyoming.info import (
 from wyoming.ping import Ping, Pong
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
 
-from .. import __version__
+from .. import __version__, client_events
 from ..audio import resample_pcm16
 from ..engines import Engines
 from ..sentences import SentenceChunker
@@ -353,7 +353,7 @@ class WyomingTranslation:
         session = await self.door.conversation(conversation_id)
         session.output = collect
         try:
-            await session.handle({"type": "text", "text": text[: self.settings.max_text_chars]})
+            await session.handle(client_events.Text(text[: self.settings.max_text_chars]))
             await self.write_event(HandledStart(context=context).event())
             turn_id, reply, failed = None, "", None
             while True:

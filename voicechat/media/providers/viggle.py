@@ -1,6 +1,7 @@
 """Viggle through a gateway: a picture of a character plus a dance template becomes a video.
 
-Needs `options.images[0]` (a data URL, uploaded first) or `options.image_id`, and `options.template_id`.
+Needs `options.images[0]` (a data URL, or an http(s) URL such as a finished picture job's result, which is
+fetched with limits and uploaded) or `options.image_id`, and `options.template_id`.
 Polling is a POST to `/video-task/by-ids`; the reference UI stops when `status == 0`. The dance
 templates (`/template2`) are listed for the page and for naming one by voice.
 """
@@ -13,7 +14,8 @@ from typing import Any
 import httpx
 
 from voicechat.media.jobs import Job, JobStatus, MediaKind, MediaRequest
-from voicechat.media.providers.base import BaseAdapter, ProviderError, ProviderUpdate, decode_data_url
+from voicechat.media.picture_bytes import picture_bytes
+from voicechat.media.providers.base import BaseAdapter, ProviderError, ProviderUpdate
 
 
 class ViggleAdapter(BaseAdapter):
@@ -69,9 +71,10 @@ class ViggleAdapter(BaseAdapter):
         return ProviderUpdate(JobStatus.SUBMITTED, progress=0, provider_task_ids=[str(data["taskID"])])
 
     async def _upload(self, images: list[str]) -> str:
-        if not images or not images[0].startswith("data:"):
+        if not images:
             raise ProviderError("needs_image", "Viggle needs a picture of the character to animate")
-        mime, payload = decode_data_url(images[0])
+        # Viggle only takes uploads (no image URL in its task body): a URL picture is fetched first.
+        mime, payload = await picture_bytes(images[0])
         extension = mime.split("/")[-1] or "png"
         answer = await self.http.post(
             self.path("/asset/image"), files={"file": (f"image.{extension}", payload, mime)}
