@@ -295,6 +295,13 @@ class Settings(BaseSettings):
     wyoming_allow_remote: bool = Field(
         False, description="Allow Wyoming to bind beyond loopback (the protocol has no authentication)."
     )
+    wyoming_zeroconf: bool = Field(
+        False, description="Announce the Wyoming door by zeroconf (mDNS `_wyoming._tcp`) so Home Assistant "
+        "finds it without host and port (a tcp URI; bind 0.0.0.0 for other machines).",
+    )
+    wyoming_zeroconf_name: str = Field(
+        "voicechat", description="The name the Wyoming door is announced under (made unique if taken)."
+    )
     stt_url: str | None = Field(
         None,
         description="OpenAI-compatible server for speech to text (`/v1/audio/transcriptions`: speaches, "
