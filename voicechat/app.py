@@ -18,33 +18,35 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from . import __version__
+from .backends import Backends
 from .doors.http_api import conversation_routes, error, media_routes
 from .doors.native import native_door
 from .doors.realtime import realtime_door
 from .doors.rest import rest_routes
 from .doors.wyoming import WyomingDoor
 from .engines import Engines, load_engines
-from .media.config import MediaSettings
 from .media.service import ALL_OWNERS, MediaService
 from .metrics import ServerMetrics
 from .scheduler import SttScheduler
 from .security import SecurityMiddleware, check_exposure, install_log_redaction
 from .settings import Settings, get_settings
-from .store import ConversationStore
+from .store import StoreError
 
 log = logging.getLogger(__name__)
 
 async def health(request: Request) -> JSONResponse:
     state = request.app.state
     engines: Engines | None = getattr(state, "engines", None)
+    database = state.backends.status()
     body: dict[str, Any] = {
-        "status": "ok" if engines is not None else "loading",
+        "status": "loading" if engines is None else "ok" if database["status"] == "ok" else "degraded",
         "version": __version__,
         "sessions": len(state.sessions),
         "engines": engines.describe() if engines else None,
         "tts_engines": engines.tts.status() if engines else None,
         "load": engines.load() if engines else None,
         "media": state.media.providers.describe(),
+        "database": database,
     }
     return JSONResponse(body, status_code=200 if engines is not None else 503)
 
@@ -73,6 +75,11 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     return error(exc.status_code, code, str(exc.detail), exc.headers)
+
+
+async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The conversation or job store cannot answer (database down): 503, and the page can say why."""
+    return error(503, "storage_unavailable", str(exc), {"retry-after": "5"})
 
 
 async def metrics(request: Request) -> Response:
@@ -137,7 +144,8 @@ def create_app(
     the media service is built from the provider settings (MJ_SERVER, SUNO_SERVER, …) unless given."""
     settings = settings or get_settings()
     check_exposure(settings)  # before anything is opened or created
-    media = media or MediaService.from_settings(MediaSettings(voicechat_media_gateway=settings.media_gateway))
+    backends = Backends(settings)
+    media = media or backends.media_service()
     files_dir = media.files_dir or Path("data/media")
 
     @contextlib.asynccontextmanager
@@ -147,7 +155,7 @@ def create_app(
         install_log_redaction()
         # Loading models takes seconds of CPU; a thread keeps the loop responsive meanwhile.
         app.state.engines = engines or await asyncio.to_thread(load_engines, settings)
-        app.state.store = store = ConversationStore(settings.db_path, settings.db_max_mb)
+        app.state.store = await backends.start()
         await media.start()
         media_counter = asyncio.create_task(_count_media_events(media, server_metrics), name="media-metrics")
         for line in media.providers.log_lines():
@@ -164,7 +172,7 @@ def create_app(
                 await wyoming.stop()
             media_counter.cancel()
             await media.stop()
-            store.close()
+            await backends.close()
             if isinstance(app.state.engines.stt, SttScheduler):
                 await app.state.engines.stt.close()
 
@@ -186,10 +194,11 @@ def create_app(
     app = Starlette(routes=routes, lifespan=lifespan,
                     middleware=[Middleware(SecurityMiddleware, settings=settings,
                                            on_refusal=server_metrics.refused)],
-                    exception_handlers={HTTPException: http_error})
+                    exception_handlers={HTTPException: http_error, StoreError: store_unavailable})
     app.state.server_metrics = server_metrics
     app.state.settings = settings
     app.state.sessions = set()
     app.state.media = media
+    app.state.backends = backends
     app.state.uploads_dir = files_dir / "uploads"
     return app

@@ -249,6 +249,14 @@ class Settings(BaseSettings):
     max_sessions: int = Field(32, description="Concurrent WebSocket sessions; more get close code 1013.")
     max_connections_per_minute: int = Field(30, description="New WebSocket connections per client IP.")
     max_requests_per_minute: int = Field(120, description="HTTP API requests per client IP.")
+    service_users: str = Field(
+        "", description="Users (from VOICECHAT_TOKENS) that are services, e.g. another voicechat using this "
+        "one as its remote STT: their HTTP requests count per user against "
+        "VOICECHAT_SERVICE_REQUESTS_PER_MINUTE, not per IP.",
+    )
+    service_requests_per_minute: int = Field(
+        6000, description="HTTP API requests per minute for each service user (0 = no limit)."
+    )
     idle_timeout_s: float = Field(900.0,
                                   description="A connection silent this long is closed (WebSocket, Wyoming).")
     shutdown_grace_s: float = Field(15.0, description="On SIGTERM, time running turns get to finish.")
@@ -335,6 +343,17 @@ class Settings(BaseSettings):
     metrics_public: bool = Field(
         False, description="Serve `/metrics` without a token even when tokens are set (a private scrape "
         "network).",
+    )
+
+    # --- several nodes (docs/deployment.md, docs/scaling.md) -------------------------------------
+    database_url: SecretStr = Field(
+        SecretStr(""),
+        description="`postgresql://user:password@host/db`: conversations and media jobs in PostgreSQL, "
+        "shared by every node using the same URL. Unset = the SQLite files (one node).",
+    )
+    media_lease_s: float = Field(
+        15.0, gt=0, description="Length of the lease a node holds on each media job it polls (renewed every "
+        "third of it): a killed node's jobs are taken over by another within about 1.33 x this.",
     )
 
     @field_validator("stt_url", "tts_url", "wyoming_uri")
