@@ -14,6 +14,7 @@ apt_packages=(espeak-ng)
 if [ "${1:-}" = "--test" ]; then
   extras="[test]"
   apt_packages+=(chromium)  # the browser tests drive Debian's Chromium through playwright (no `playwright install`)
+  apt_packages+=(postgresql nginx)  # tests/postgres.py, tests/nginx.py: a throwaway database and balancer
 fi
 
 apt_updated=""

@@ -111,3 +111,21 @@ def remote_server(start_server: Callable[..., RunningServer], fake_chat: FakeOpe
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """One real PostgreSQL cluster for the whole run (tests/postgres.py); each test takes a database."""
+    from tests.postgres import Postgres
+
+    server = Postgres().start()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Run a test once per backend: "" is the SQLite files, else a fresh PostgreSQL database's URL."""
+    if request.param == "sqlite":
+        return ""
+    return request.getfixturevalue("postgres").database()

@@ -61,6 +61,7 @@ def server_env(tmp_path: Path, fake_chat) -> dict[str, str]:
         "VOICECHAT_MEDIA_DB": str(tmp_path / "media.sqlite3"),
         "VOICECHAT_MEDIA_DIR": str(tmp_path / "media"),
         "VOICECHAT_MEDIA_POLL_INTERVAL_S": "0.1",
+        "VOICECHAT_MEDIA_LEASE_S": "2",  # the restarted server takes the dead one's job over in <3 s
         "OPENAI_API_BASE_URL": fake_chat.base_url,
         "OPENAI_API_KEY": fake_chat.api_key,
         "VOICECHAT_CHAT_TIMEOUT_S": "60",

@@ -112,6 +112,19 @@ async def test_http_request_rate_is_limited(start_server):
     assert codes == [200] * 5 + [429] * 2
 
 
+async def test_a_service_user_has_its_own_request_limit_not_the_per_ip_one(start_server):
+    # One voicechat using another as its remote STT sends far more than a person from one address.
+    server = start_server(tokens=f"alice:{ALICE},node-b:{BOB}", service_users="node-b",
+                          max_requests_per_minute=5, service_requests_per_minute=30)
+    async with httpx.AsyncClient(base_url=server.http) as http:
+        service = [(await http.get("/api/jobs", headers={"authorization": f"Bearer {BOB}"})).status_code
+                   for _ in range(32)]
+        person = [(await http.get("/api/jobs", headers={"authorization": f"Bearer {ALICE}"})).status_code
+                  for _ in range(7)]
+    assert service == [200] * 30 + [429] * 2  # its own budget, and a budget it is
+    assert person == [200] * 5 + [429] * 2  # the same address: people keep the per-IP limit
+
+
 def test_rate_limiter_window_slides():
     limiter = RateLimiter(2)
     assert limiter.allow("a", 0) and limiter.allow("a", 1) and not limiter.allow("a", 2)

@@ -18,34 +18,36 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from . import __version__
+from .backends import Backends
 from .doors.http_api import conversation_routes, error, media_routes
 from .doors.native import native_door
 from .doors.realtime import realtime_door
 from .doors.rest import rest_routes
 from .doors.wyoming import WyomingDoor
 from .engines import Engines, load_engines
-from .media.config import MediaSettings
 from .media.service import ALL_OWNERS, MediaService
 from .metrics import ServerMetrics
 from .scheduler import SttScheduler
 from .security import SecurityMiddleware, check_exposure, install_log_redaction
 from .server_state import ServerState, server_state
 from .settings import Settings, get_settings
-from .store import ConversationStore
+from .store import StoreError
 
 log = logging.getLogger(__name__)
 
 async def health(request: Request) -> JSONResponse:
     state = server_state(request.app)
     engines = state.engines
+    database = state.backends.status()
     body: dict[str, Any] = {
-        "status": "ok" if engines is not None else "loading",
+        "status": "loading" if engines is None else "ok" if database["status"] == "ok" else "degraded",
         "version": __version__,
         "sessions": len(state.sessions),
         "engines": engines.describe() if engines else None,
         "tts_engines": engines.tts.status() if engines else None,
         "load": engines.load() if engines else None,
         "media": state.media.providers.describe(),
+        "database": database,
     }
     return JSONResponse(body, status_code=200 if engines is not None else 503)
 
@@ -74,6 +76,11 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     return error(exc.status_code, code, str(exc.detail), exc.headers)
+
+
+async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The conversation or job store cannot answer (database down): 503, and the page can say why."""
+    return error(503, "storage_unavailable", str(exc), {"retry-after": "5"})
 
 
 async def metrics(request: Request) -> Response:
@@ -138,7 +145,8 @@ def create_app(
     the media service is built from the provider settings (MJ_SERVER, SUNO_SERVER, …) unless given."""
     settings = settings or get_settings()
     check_exposure(settings)  # before anything is opened or created
-    media = media or MediaService.from_settings(MediaSettings(voicechat_media_gateway=settings.media_gateway))
+    backends = Backends(settings)
+    media = media or backends.media_service()
     files_dir = media.files_dir or Path("data/media")
 
     @contextlib.asynccontextmanager
@@ -148,7 +156,7 @@ def create_app(
         install_log_redaction()
         # Loading models takes seconds of CPU; a thread keeps the loop responsive meanwhile.
         state.engines = loaded = engines or await asyncio.to_thread(load_engines, settings)
-        state.store = store = ConversationStore(settings.db_path, settings.db_max_mb)
+        state.store = await backends.start()
         await media.start()
         media_counter = asyncio.create_task(_count_media_events(media, server_metrics), name="media-metrics")
         for line in media.providers.log_lines():
@@ -165,7 +173,7 @@ def create_app(
                 await wyoming.stop()
             media_counter.cancel()
             await media.stop()
-            store.close()
+            await backends.close()
             if isinstance(loaded.stt, SttScheduler):
                 await loaded.stt.close()
 
@@ -187,7 +195,7 @@ def create_app(
     app = Starlette(routes=routes, lifespan=lifespan,
                     middleware=[Middleware(SecurityMiddleware, settings=settings,
                                            on_refusal=server_metrics.refused)],
-                    exception_handlers={HTTPException: http_error})
+                    exception_handlers={HTTPException: http_error, StoreError: store_unavailable})
     app.state = ServerState(settings=settings, media=media, uploads_dir=files_dir / "uploads",  # type: ignore[assignment]
-                            server_metrics=server_metrics)
+                            server_metrics=server_metrics, backends=backends)
     return app

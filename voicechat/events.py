@@ -48,6 +48,8 @@ def _server(kind: str) -> Any:
 class Ready(ServerEvent):
     protocol: int
     session_id: str
+    conversation_id: str  # give it back as /ws?conversation_id= to continue this conversation
+    resumed: bool  # this connection continues a stored conversation
     session: dict[str, Any]
     limits: dict[str, Any]
     engines: dict[str, Any]

@@ -52,6 +52,10 @@ class History(Generic[H]):
     def add_assistant(self, turn: H) -> None:
         self._append(Entry("assistant", turn=turn))
 
+    def add_said(self, text: str) -> None:
+        """An assistant message read back from the store (a resumed conversation): text, no live turn."""
+        self._append(Entry("assistant", text))
+
     def _append(self, entry: Entry[H]) -> None:
         self._entries.append(entry)
         del self._entries[: -self.max_entries]

@@ -113,6 +113,10 @@ class SecurityMiddleware:
         self.origins = {o.strip().rstrip("/").lower() for o in allowed if o.strip()}
         self.connections = RateLimiter(settings.max_connections_per_minute)
         self.requests = RateLimiter(settings.max_requests_per_minute)
+        # Service users (another voicechat using this one as its remote STT/TTS, a bot) share an address
+        # with nobody: their requests are counted per user against their own limit, not per IP.
+        self.service_users = {u.strip() for u in settings.service_users.split(",") if u.strip()}
+        self.service_requests = RateLimiter(settings.service_requests_per_minute)
         self.sessions = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -143,7 +147,7 @@ class SecurityMiddleware:
         scope.setdefault("state", {})["user"] = principal.user
         if websocket:
             await self._websocket(scope, receive, send, client)
-        elif not self.requests.allow(client):
+        elif not self._request_allowed(principal.user, client):
             await self._refuse_http(send, 429, "rate_limited", "too many requests; slow down",
                                {"retry-after": "60"})
         else:
@@ -165,6 +169,11 @@ class SecurityMiddleware:
             await self.app(scope, receive, send)
         finally:
             self.sessions -= 1
+
+    def _request_allowed(self, user: str, client: str) -> bool:
+        if self.required and user in self.service_users:  # only a token names a user
+            return self.service_requests.allow(user)
+        return self.requests.allow(client)
 
     async def _refuse_ws(self, send: Send, code: int, reason: str) -> None:
         self.on_refusal(code)

@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from .backends import Backends
 from .engines import Engines
 from .media.service import MediaService
 from .metrics import ServerMetrics
+from .pg_store import PgConversationStore
 from .settings import Settings
 from .store import ConversationStore
 
@@ -54,9 +56,10 @@ class ServerState:
     media: MediaService
     uploads_dir: Path
     server_metrics: ServerMetrics
+    backends: Backends
     sessions: set[Served] = field(default_factory=set)  # every open connection, every door
     engines: Engines | None = None  # loaded in the lifespan
-    store: ConversationStore | None = None  # opened in the lifespan
+    store: ConversationStore | PgConversationStore | None = None  # opened in the lifespan (backends.py)
     wyoming: Listener | None = None
     wyoming_port: int | None = None
 

@@ -32,7 +32,7 @@ from .media.router import ActionRoute
 from .media.service import MediaService
 from .protocol import SessionConfig, SessionUpdate, describe_validation_error
 from .settings import Settings
-from .store import ConversationStore, StoreError
+from .store import ConversationStore, StoreError, StoreUnavailable
 from .turn import Turn, TurnInput
 from .wake import check_wake_word
 
@@ -74,6 +74,7 @@ class Session:
     owner: str = "local"  # the user this session speaks for; media jobs are shared per user
     uploads_dir: Path | None = None
     id: str = field(default_factory=lambda: "sess_" + uuid.uuid4().hex[:12])
+    resumed: bool = False  # it continues a stored conversation (voicechat/resume.py)
 
     def __post_init__(self) -> None:
         self.send = self.engines.metrics.watching(self.send)  # turn and error events feed /metrics
@@ -92,8 +93,10 @@ class Session:
         self.stop_requested = asyncio.Event()  # the server is shutting down: the door should close
         self.closed = asyncio.Event()  # set by the door once the connection is closed
         self._storage_warned = False
+        self._storage_warned_turn: str | None = None
         self.last_queued: TurnInput | None = None  # the newest input queued (doors map item ids onto it)
         self.media_bridge: MediaBridge | None = None
+        self.jobs_to_follow: list[str] = []  # a resumed conversation's media jobs: their ending is said here
         self.listening = ListeningChain(self)
 
     # --- lifecycle --------------------------------------------------------------------------------
@@ -108,14 +111,25 @@ class Session:
         if self.media is not None:
             self.media_bridge = MediaBridge(self.media, self.owner, self.output, self._notify,
                                             self.uploads_dir)
+            for job_id in self.jobs_to_follow:
+                self.media_bridge.follow(job_id)
 
-    async def storage_failed(self, exc: StoreError) -> None:
+    async def storage_failed(self, exc: StoreError, turn_id: str | None = None) -> None:
         """The conversation could not be saved (disk full…): say so once, keep talking."""
         log.error("session %s: %s", self.id, exc)
+        if isinstance(exc, StoreUnavailable):  # an outage: said on each turn it touches, since it ends
+            if turn_id is not None and turn_id != self._storage_warned_turn:
+                self._storage_warned_turn = turn_id
+                await self.send(events.Error("storage_unavailable", str(exc), turn_id=turn_id))
+            return
         if not self._storage_warned:
             self._storage_warned = True
             await self.send(events.Error("storage_failed",
                                          "this conversation could not be saved; it continues unsaved"))
+
+    def continue_turn_numbers(self, last: int) -> None:
+        """A resumed conversation: new turns are numbered after its stored ones (never overwrite them)."""
+        self._turn_numbers = itertools.count(last + 1)
 
     def hotwords(self) -> str:
         """Vocabulary for whisper: the configured words, plus media follow-ups once they make sense."""

@@ -249,6 +249,14 @@ class Settings(BaseSettings):
     max_sessions: int = Field(32, description="Concurrent WebSocket sessions; more get close code 1013.")
     max_connections_per_minute: int = Field(30, description="New WebSocket connections per client IP.")
     max_requests_per_minute: int = Field(120, description="HTTP API requests per client IP.")
+    service_users: str = Field(
+        "", description="Users (from VOICECHAT_TOKENS) that are services, e.g. another voicechat using this "
+        "one as its remote STT: their HTTP requests count per user against "
+        "VOICECHAT_SERVICE_REQUESTS_PER_MINUTE, not per IP.",
+    )
+    service_requests_per_minute: int = Field(
+        6000, description="HTTP API requests per minute for each service user (0 = no limit)."
+    )
     idle_timeout_s: float = Field(900.0,
                                   description="A connection silent this long is closed (WebSocket, Wyoming).")
     shutdown_grace_s: float = Field(15.0, description="On SIGTERM, time running turns get to finish.")
@@ -295,6 +303,13 @@ class Settings(BaseSettings):
     wyoming_allow_remote: bool = Field(
         False, description="Allow Wyoming to bind beyond loopback (the protocol has no authentication)."
     )
+    wyoming_zeroconf: bool = Field(
+        False, description="Announce the Wyoming door by zeroconf (mDNS `_wyoming._tcp`) so Home Assistant "
+        "finds it without host and port (a tcp URI; bind 0.0.0.0 for other machines).",
+    )
+    wyoming_zeroconf_name: str = Field(
+        "voicechat", description="The name the Wyoming door is announced under (made unique if taken)."
+    )
     stt_url: str | None = Field(
         None,
         description="OpenAI-compatible server for speech to text (`/v1/audio/transcriptions`: speaches, "
@@ -328,6 +343,17 @@ class Settings(BaseSettings):
     metrics_public: bool = Field(
         False, description="Serve `/metrics` without a token even when tokens are set (a private scrape "
         "network).",
+    )
+
+    # --- several nodes (docs/deployment.md, docs/scaling.md) -------------------------------------
+    database_url: SecretStr = Field(
+        SecretStr(""),
+        description="`postgresql://user:password@host/db`: conversations and media jobs in PostgreSQL, "
+        "shared by every node using the same URL. Unset = the SQLite files (one node).",
+    )
+    media_lease_s: float = Field(
+        15.0, gt=0, description="Length of the lease a node holds on each media job it polls (renewed every "
+        "third of it): a killed node's jobs are taken over by another within about 1.33 x this.",
     )
 
     @field_validator("stt_url", "tts_url", "wyoming_uri")

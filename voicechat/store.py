@@ -43,6 +43,10 @@ class StoreError(Exception):
     """Writing failed (disk full, read-only file system…); the message is safe to show a client."""
 
 
+class StoreUnavailable(StoreError):
+    """The shared database cannot be reached for now (voicechat/database.py); writes wait until it is back."""
+
+
 class ConversationStore:
     """Thread-safe; the async methods run on one writer thread."""
 
@@ -141,6 +145,13 @@ class ConversationStore:
         rows = await self._run(self._read, "SELECT * FROM conversations WHERE id=? AND owner=?",
                                (conversation_id, owner))
         return await self._with_turns(rows[0]) if rows else None
+
+    async def owner_of(self, conversation_id: str) -> str | None:
+        rows = await self._run(self._read, "SELECT owner FROM conversations WHERE id=?", (conversation_id,))
+        return rows[0]["owner"] if rows else None
+
+    async def open(self) -> None:
+        """Nothing to connect (the PostgreSQL store connects here)."""
 
     async def _with_turns(self, row: dict[str, Any]) -> dict[str, Any]:
         turns = await self._run(self._read,

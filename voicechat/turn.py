@@ -51,7 +51,7 @@ class TurnContext(Protocol):
 
     def hotwords(self) -> str: ...
 
-    async def storage_failed(self, exc: StoreError) -> None: ...
+    async def storage_failed(self, exc: StoreError, turn_id: str | None = None) -> None: ...
 
 APOLOGY = "Sorry, I can't reach my language model right now. Please try again in a moment."
 BUSY_APOLOGY = "Sorry, I'm answering several people at once right now. Please ask me again in a moment."
@@ -217,7 +217,7 @@ class Turn:
                                   assistant_text=self.heard_text(), status=self.status,
                                   timings=self._timings(), media_job_id=self.media_job_id)
         except StoreError as exc:
-            await self.session.storage_failed(exc)
+            await self.session.storage_failed(exc, self.id)
 
     def cancel(self, reason: str) -> None:
         if self._task is not None and not self._task.done():

@@ -34,6 +34,8 @@ class NativeTranslation:
         await self.session.send(events.Ready(
             protocol=PROTOCOL_VERSION,
             session_id=self.session.id,
+            conversation_id=self.session.id,
+            resumed=self.session.resumed,
             session=self.session.config.public(),
             limits={
                 "max_message_bytes": settings.max_message_bytes,
@@ -61,4 +63,4 @@ class NativeTranslation:
 
 async def native_door(websocket: WebSocket) -> None:
     """Serve one client for the life of its connection."""
-    await serve_websocket(websocket, "native", NativeTranslation)
+    await serve_websocket(websocket, "native", NativeTranslation, resumable=True)

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from ..resume import ResumeRefused, load, restore
 from ..security import principal_user
 from ..server_state import Served, ServerState, server_state
 from ..session import Output, SessionError
@@ -206,7 +207,8 @@ class WebSocketTransport:
     subprotocol: str | None = None
 
     async def accept(self) -> None:
-        await self.websocket.accept(subprotocol=self.subprotocol)
+        if self.websocket.application_state == WebSocketState.CONNECTING:  # not yet (a resume check may)
+            await self.websocket.accept(subprotocol=self.subprotocol)
 
     async def receive(self, limits: Limits) -> Incoming | None:
         while True:
@@ -232,12 +234,29 @@ class WebSocketTransport:
 
 
 async def serve_websocket(websocket: WebSocket, door: str, make: MakeTranslation,
-                          subprotocol: str | None = None) -> None:
-    """A WebSocket door: a Session per connection, for the user the security middleware let in."""
+                          subprotocol: str | None = None, resumable: bool = False) -> None:
+    """A WebSocket door: a Session per connection, for the user the security middleware let in.
+
+    `resumable`: `?conversation_id=` continues that stored conversation (its owner only, on any node);
+    a refusal closes with 4403 (another user's) or 4404 (unknown) before any session starts.
+    """
     state = server_state(websocket.app)
+    owner = principal_user(websocket.state)
+    transport = WebSocketTransport(websocket, subprotocol)
+    resumed: dict[str, Any] | None = None
+    if resumable and "conversation_id" in websocket.query_params:
+        await transport.accept()  # a close code needs an accepted socket
+        try:
+            resumed = await load(state.store, websocket.query_params["conversation_id"], owner)
+        except ResumeRefused as refused:
+            await websocket.close(refused.code, refused.reason)
+            return
 
     def open_session(output: Output) -> Served:
-        return new_session(state, door=door, output=output, owner=principal_user(websocket.state))
+        if resumed is None:
+            return new_session(state, door=door, output=output, owner=owner)
+        session = new_session(state, door=door, output=output, owner=owner, id=resumed["id"], resumed=True)
+        restore(session, resumed)
+        return session
 
-    await serve(WebSocketTransport(websocket, subprotocol), state, door, open_session, make)
-
+    await serve(transport, state, door, open_session, make)

@@ -3,7 +3,8 @@
 It runs in the HTTP server's event loop and shares its engines: `asr` (transcribe + audio → transcript,
 streamed too), `tts` (synthesize, and the streaming synthesize-start/-chunk/-stop), and `handle` (a
 `transcript` sent to us is a user message; the reply comes back as `handled`, streamed as
-handled-start/-chunk/-stop first). Connections run in the shared connection loop (doors/socket.py) with
+handled-start/-chunk/-stop first), and `wake` (`detect` + audio -> `detection` / `not-detected`, in
+doors/wyoming_wake.py). Connections run in the shared connection loop (doors/socket.py) with
 Wyoming's framing (doors/wyoming_wire.py); this module is the translation. Event classes are the `wyoming`
 package's own.
 """
@@ -36,6 +37,7 @@ from wyoming.info import (
 )
 from wyoming.ping import Ping, Pong
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
+from wyoming.wake import Detect
 
 from .. import __version__, client_events
 from ..audio import resample_pcm16
@@ -52,7 +54,9 @@ from ..turn import APOLOGY
 from . import new_session
 from .socket import Write, serve
 from .wyoming_checks import BadEvent, check_format, check_uri, read
+from .wyoming_wake import WakeStream, wake_programs
 from .wyoming_wire import HEADER_LIMIT, WyomingConnection, WyomingTransport
+from .wyoming_zeroconf import ZeroconfAdvert, advertised_address
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +91,7 @@ class WyomingDoor:
         self.port: int | None = None
         self._server: asyncio.AbstractServer | None = None
         self._handlers: set[asyncio.Task[None]] = set()
+        self.advert: ZeroconfAdvert | None = None
 
     async def start(self) -> None:
         """Listen at `VOICECHAT_WYOMING_URI`; an unsafe or malformed URI is refused with a clear log line."""
@@ -98,12 +103,18 @@ class WyomingDoor:
         if scheme == "tcp":
             self._server = await asyncio.start_server(self._accept, where, port, limit=HEADER_LIMIT)
             self.port = self._server.sockets[0].getsockname()[1]
+            if self.settings.wyoming_zeroconf:
+                self.advert = ZeroconfAdvert(self.settings.wyoming_zeroconf_name, advertised_address(where),
+                                             self.port)
+                await self.advert.start()
             where = f"tcp://{where}:{self.port}"
         else:
+            if self.settings.wyoming_zeroconf:
+                raise ValueError("VOICECHAT_WYOMING_ZEROCONF announces a TCP address: use a tcp:// URI")
             await asyncio.to_thread(Path(where).unlink, missing_ok=True)
             self._server = await asyncio.start_unix_server(self._accept, where, limit=HEADER_LIMIT)
             where = f"unix://{where}"
-        log.info("wyoming: serving asr, tts and handle at %s", where)
+        log.info("wyoming: serving asr, tts, handle%s at %s", " and wake" if self.engines.wake else "", where)
 
     def stop_listening(self) -> None:
         """Shutdown's first step: no new connections. The connections are drained with every door's
@@ -114,6 +125,8 @@ class WyomingDoor:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
+        if self.advert is not None:
+            await self.advert.stop()
         for task in list(self._handlers):
             task.cancel()
         await asyncio.gather(*self._handlers, return_exceptions=True)
@@ -162,6 +175,7 @@ class WyomingDoor:
                                                       installed=True, description=engines.chat.description,
                                                       version=None, languages=spoken)],
                                   supports_handled_streaming=True)],
+            wake=wake_programs(engines.wake),
         )  # fmt: skip
 
     async def conversation(self, conversation_id: str) -> Session:
@@ -205,6 +219,7 @@ class WyomingTranslation:
         self.converter = AudioChunkConverter(width=2, channels=1)
         self.stream_chunker: SentenceChunker | None = None
         self.stream_voice: str | None = None
+        self.wake: WakeStream | None = None  # after `detect`: the audio is for the wake word, not asr
 
     async def greet(self) -> None:
         """A Wyoming client speaks first."""
@@ -243,12 +258,25 @@ class WyomingTranslation:
             self.language = request.language
             words = [*(request.transcript_names or []), *(request.transcript_terms or [])]
             self.hotwords = " ".join(words) or None
+            self.wake = None
+        elif Detect.is_type(event.type):
+            self.wake = WakeStream(self.door.engines.wake, read(Detect, event))
         elif AudioStart.is_type(event.type):
             start = read(AudioStart, event)
             check_format(event.type, start.rate, start.width, start.channels)
-            self.audio, self.audio_rate = bytearray(), start.rate
+            if self.wake is not None:
+                self.wake.start()
+            else:
+                self.audio, self.audio_rate = bytearray(), start.rate
+        elif AudioChunk.is_type(event.type) and self.wake is not None:
+            for detection in self.wake.feed(read(AudioChunk, event)):
+                await self.write_event(detection)
         elif AudioChunk.is_type(event.type):
             await self._on_audio(read(AudioChunk, event))
+        elif AudioStop.is_type(event.type) and self.wake is not None:
+            answer, self.wake = self.wake.stop(), None
+            if answer is not None:
+                await self.write_event(answer)
         elif AudioStop.is_type(event.type):
             await self._on_audio_stop()
         elif Synthesize.is_type(event.type):
@@ -272,7 +300,7 @@ class WyomingTranslation:
             await self.write_event(SynthesizeStopped().event())
         elif Transcript.is_type(event.type):
             await self._handle(read(Transcript, event))
-        # Other events (wake, intent, satellite…) are not ours; Wyoming servers drop what they don't serve.
+        # Other events (intent, satellite…) are not ours; Wyoming servers drop what they don't serve.
 
     # --- asr --------------------------------------------------------------------------------------
 

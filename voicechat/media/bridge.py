@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from ..store import StoreError
 from . import pictures
 from .jobs import Job, JobStatus, MediaRequest
 from .providers.base import ProviderError
@@ -74,6 +75,10 @@ class MediaBridge:
                 if update.get("message"):
                     self._notify(update["message"])
 
+    def follow(self, job_id: str) -> None:
+        """Speak this job's completion here (a job of a conversation resumed on this connection)."""
+        self._started.add(job_id)
+
     def vocabulary(self) -> str:
         """Follow-up words whisper tends to mishear ("upscale" -> "let's kill"), once a grid exists."""
         return "Upscale, variation, reroll." if self._grid_seen else ""
@@ -91,7 +96,10 @@ class MediaBridge:
 
     async def route(self, text: str) -> Route | None:
         """A media route for this utterance, or None when it is ordinary chat."""
-        recent = await self.service.list(self.owner, limit=10)
+        try:
+            recent = await self.service.list(self.owner, limit=10)
+        except StoreError:  # the database is down: route without the recent jobs ("upscale the second")
+            recent = []
         routed = route(text, recent)
         return None if isinstance(routed, ChatRoute) else routed
 

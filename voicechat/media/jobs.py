@@ -92,6 +92,9 @@ class Job:
     # Consecutive retryable faults; reset by any good answer. Drives the exponential back-off.
     retries: int = 0
     next_poll_at: float = 0.0
+    # Set (and saved) just before the provider is asked to start the job: a job found with it but no answer
+    # was caught mid-submission by a crash and is never blindly sent again (voicechat/media/leases.py).
+    submit_started_at: float = 0.0
 
     def __post_init__(self) -> None:
         self.kind = MediaKind(self.kind)
@@ -117,7 +120,7 @@ class Job:
     def to_public_dict(self) -> dict[str, Any]:
         """The shape sent to clients: no bookkeeping, and no params (they may hold megabytes of images)."""
         data = self.to_dict()
-        for private in ("params", "retries", "next_poll_at"):
+        for private in ("params", "retries", "next_poll_at", "submit_started_at"):
             data.pop(private)
         return data
 

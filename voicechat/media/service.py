@@ -3,6 +3,10 @@
 Every job is saved before anyone hears of it and after every change, so a restart resumes
 whatever was unfinished. One asyncio task schedules all polling; each provider call runs as its
 own task so a slow synchronous provider (OpenAI images take ~20 s) never holds the others up.
+
+Several processes may share the store: each job is driven by the holder of its lease only
+(voicechat/media/leases.py), and with a store that can announce updates (PostgreSQL NOTIFY) every
+process's subscribers hear every job's updates, whichever process polled it.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import asyncio
 import base64
 import contextlib
 import logging
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -18,9 +23,11 @@ from typing import Any
 from voicechat.events import MediaJob as MediaJobEvent
 from voicechat.media.config import MediaSettings, NotConfigured, ProviderSet, build_providers
 from voicechat.media.jobs import FOLLOW_UP_ACTIONS, Job, JobStatus, MediaRequest
+from voicechat.media.leases import Leases, caught_mid_submission, fail_uncertain, node_name
 from voicechat.media.providers.base import MediaProvider, ProviderError, ProviderUpdate
 from voicechat.media.speech import acknowledgement, completion, timed_out
 from voicechat.media.store import JobStore
+from voicechat.store import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +49,14 @@ class MediaService:
         max_retries: int = 6,
         max_backoff_s: float = 60.0,
         queue_size: int = 256,
+        node: str | None = None,
+        lease_s: float = 15.0,
     ) -> None:
         self.store = store
+        self.node = node or node_name()
+        self.leases = Leases(store, self.node, lease_s)
+        self._announcements: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._announcer: asyncio.Task[None] | None = None
         self.providers = providers
         self.files_dir = Path(files_dir) if files_dir else None
         self.files_url_prefix = files_url_prefix.rstrip("/")
@@ -58,39 +71,51 @@ class MediaService:
         self._stopping = False
 
     @classmethod
-    def from_settings(cls, settings: MediaSettings | None = None) -> MediaService:
+    def from_settings(cls, settings: MediaSettings | None = None, store: Any = None,
+                      **options: Any) -> MediaService:
+        """`store`: a PostgreSQL job store (voicechat/pg_store.py) instead of the SQLite file."""
         settings = settings or MediaSettings()
         return cls(
-            JobStore(settings.voicechat_media_db),
+            store or JobStore(settings.voicechat_media_db),
             build_providers(settings),
             files_dir=settings.voicechat_media_dir,
+            **options,
         )
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Pick up every unfinished job from the store and start the poller."""
-        for job in await self.store.aunfinished():
-            job.next_poll_at = 0.0  # whatever was scheduled before the restart is due now
-            self._active.setdefault(job.id, job)
+        """Claim every unfinished job nobody else drives, start the poller (and hear other nodes' updates)."""
+        await self.store.aopen()
+        try:
+            await self._refresh_leases()
+        except StoreError as exc:
+            log.error("media jobs: %s; claiming them once the store answers", exc)
         if self._active:
             log.info("resuming %d unfinished media jobs", len(self._active))
+        if hasattr(self.store, "awatch") and self._announcer is None:
+            await self.store.awatch(self._heard)
+            self._announcer = asyncio.create_task(self._announce(), name="media-announcer")
         if self._poller is None:
             self._poller = asyncio.create_task(self._run(), name="media-poller")
 
     async def stop(self, *, close: bool = True) -> None:
         """Stop polling. Unfinished jobs stay in the store for the next start."""
         self._stopping = True
-        tasks = [t for t in (self._poller, *self._inflight.values()) if t is not None]
+        tasks = [t for t in (self._poller, self._announcer, *self._inflight.values()) if t is not None]
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._poller = None
+        self._poller = self._announcer = None
         self._stopping = False
         self._inflight.clear()
         self._active.clear()
+        try:
+            await self.leases.release()  # another node takes over now, not when the leases expire
+        except (StoreError, sqlite3.Error) as exc:  # down, or closed by an earlier stop
+            log.warning("media jobs: could not hand back leases: %s", exc)
         if close:
             await self.providers.aclose()
             self.store.close()
@@ -181,13 +206,25 @@ class MediaService:
     # -- internals ---------------------------------------------------------------------------------
 
     async def _enqueue(self, job: Job) -> Job:
-        await self.store.asave(job)
+        try:
+            await self.leases.save(job)
+        except StoreError as exc:
+            log.error("media job %s not started: %s", job.id, exc)
+            job.fail("storage_unavailable", "I can't start that right now: the job list can't be saved.")
+            self._publish(job, "failed", job.error)
+            return _copy(job)
         self._active[job.id] = job
         self._publish(job, "submitted", acknowledgement(job))
         self._wake.set()
         return _copy(job)
 
     def _publish(self, job: Job, event: str, message: str = "") -> None:
+        self._deliver(job, event, message)
+        if self._announcer is not None:  # and to the other nodes, in the order it happened here
+            self._announcements.put_nowait({"node": self.node, "job_id": job.id, "event": event,
+                                            "message": message})
+
+    def _deliver(self, job: Job, event: str, message: str) -> None:
         update = MediaJobEvent(event, job.to_public_dict(), message).to_dict()
         for owner in (job.owner, ALL_OWNERS):
             for queue in self._subscribers.get(owner, ()):
@@ -196,11 +233,61 @@ class MediaService:
                     queue.get_nowait()
                 queue.put_nowait(update)
 
+    async def _announce(self) -> None:
+        while True:
+            update = await self._announcements.get()
+            try:
+                await self.store.apublish(update)
+            except StoreError as exc:
+                log.warning("media job %s: other nodes not told of %s: %s",
+                            update["job_id"], update["event"], exc)
+
+    async def _heard(self, update: dict[str, Any]) -> None:
+        """Another node's job update: read the job as saved and tell this node's subscribers."""
+        if update.get("node") == self.node:
+            return
+        try:
+            job = await self.store.aget(update["job_id"])
+        except StoreError as exc:
+            log.warning("media job %s: update from another node lost: %s", update.get("job_id"), exc)
+            return
+        if job is not None:
+            self._deliver(job, str(update.get("event")), str(update.get("message") or ""))
+
+    async def _refresh_leases(self) -> None:
+        claimed, lost = await self.leases.refresh([job_id for job_id in self._active])
+        for job_id in lost:
+            log.warning("media job %s: another node took it over", job_id)
+            self._drop(job_id)
+        for job in claimed:
+            if job.id in self._active:
+                continue
+            log.info("media job %s: taking it over (%s, %s)", job.id, job.provider, job.status.value)
+            if caught_mid_submission(job):
+                adapter = self.providers.get(job.provider)
+                fail_uncertain(job, _label(adapter) if adapter else job.provider)
+                if await self.leases.save(job):
+                    self._publish(job, "failed", completion(job))
+                continue
+            job.next_poll_at = 0.0  # whatever was scheduled by its last holder is due now
+            self._active[job.id] = job
+
+    def _drop(self, job_id: str) -> None:
+        self._active.pop(job_id, None)
+        task = self._inflight.pop(job_id, None)
+        if task is not None:
+            task.cancel()
+
     async def _run(self) -> None:
         while not self._stopping:
             self._wake.clear()
             now = time.time()
-            delay = 1.0
+            if self.leases.due_in(now) <= 0:
+                try:
+                    await self._refresh_leases()
+                except StoreError as exc:
+                    log.warning("media jobs: leases not renewed: %s", exc)
+            delay = min(1.0, max(self.leases.due_in(now), 0.001))
             for job in list(self._active.values()):
                 if job.id in self._inflight:
                     continue
@@ -221,12 +308,20 @@ class MediaService:
             await self._advance(job)
         except asyncio.CancelledError:
             raise
+        except StoreError as exc:
+            # The store is down: the provider's answer is kept in memory and saved at the next step.
+            log.warning("media job %s: not saved (%s); trying again", job.id, exc)
+            job.next_poll_at = time.time() + max(1.0, self.leases.renew_every_s)
+        except _LeaseLost:
+            log.warning("media job %s: another node took it over", job.id)
+            self._active.pop(job.id, None)
         except Exception:
             # A bug in an adapter must not leave a job spinning forever or kill the poller.
             log.exception("media job %s: unexpected error", job.id)
             job.fail("internal", "something went wrong inside the media service")
-            await self.store.asave(job)
-            self._publish(job, "failed", completion(job))
+            with contextlib.suppress(StoreError):
+                if await self.leases.save(job):
+                    self._publish(job, "failed", completion(job))
         finally:
             self._inflight.pop(job.id, None)
             if job.finished:
@@ -259,7 +354,8 @@ class MediaService:
                 job.next_poll_at = time.time() + adapter.poll_interval_s
             if not job.finished and job.sent and job.polls >= adapter.max_polls:
                 job.fail("timeout", timed_out(job, _label(adapter), time.time() - job.created_at))
-        await self.store.asave(job)
+        if not await self.leases.save(job):
+            raise _LeaseLost
         if job.finished:
             self._publish(job, job.status.value, completion(job))
         elif before != (job.status, job.progress, job.result_urls):
@@ -269,12 +365,21 @@ class MediaService:
         if job.sent:
             job.polls += 1
             return await adapter.poll(job)
+        parent = None
         if job.parent_job_id:
             parent = await self.store.aget(job.parent_job_id)
             if parent is None:
                 raise ProviderError("not_found", "the picture to act on is gone")
-            return await adapter.action(parent, job.action, int(job.params.get("index", 0)))  # type: ignore[attr-defined]
-        return await adapter.submit(MediaRequest.from_job(job))
+        # Marked before the call, so a crash inside it is known afterwards (never sent twice).
+        job.submit_started_at = time.time()
+        if not await self.leases.save(job):
+            raise _LeaseLost
+        try:
+            if parent is not None:
+                return await adapter.action(parent, job.action, int(job.params.get("index", 0)))  # type: ignore[attr-defined]
+            return await adapter.submit(MediaRequest.from_job(job))
+        finally:
+            job.submit_started_at = 0.0  # answered (accepted or refused): the provider's word is known
 
     async def _apply(self, job: Job, update: ProviderUpdate) -> None:
         kept = [await self._keep_file(f"{job.id}-{number}{suffix}", data)
@@ -287,6 +392,10 @@ class MediaService:
         path = self.files_dir / name
         await asyncio.to_thread(_write, path, data)
         return f"{self.files_url_prefix}/{name}"
+
+
+class _LeaseLost(Exception):
+    """Another node holds this job now (this one stalled past its lease); this node lets it go."""
 
 
 def apply_update(job: Job, update: ProviderUpdate, kept_files: list[str] | None = None) -> None:

@@ -3,14 +3,20 @@
 A job is written here before anybody is told about it, so a restart loses nothing: `unfinished()`
 hands the poller everything it must pick up again. WAL mode lets readers (the browser listing jobs)
 run while the poller writes.
+
+Several processes may share the file: a job is polled only by the holder of its lease (`lease_owner`
+until `lease_until`), taken with `claim` and kept with `renew` (voicechat/media/leases.py drives them;
+voicechat/pg_store.py is the PostgreSQL twin). SQLite runs one writer at a time, so each claim is atomic.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 from voicechat.media.jobs import Job, JobStatus
@@ -27,6 +33,8 @@ CREATE TABLE IF NOT EXISTS media_jobs (
 CREATE INDEX IF NOT EXISTS media_jobs_owner ON media_jobs (owner, created_at);
 CREATE INDEX IF NOT EXISTS media_jobs_status ON media_jobs (status);
 """
+# Added for leases; files written before them gain the columns on open.
+_LEASE_COLUMNS = {"lease_owner": "TEXT", "lease_until": "REAL NOT NULL DEFAULT 0"}
 
 _UNFINISHED = (JobStatus.SUBMITTED.value, JobStatus.RUNNING.value)
 
@@ -45,19 +53,78 @@ class JobStore:
             # NORMAL is durable across application crashes in WAL mode; only power loss can drop
             # the last transactions, which is fine for a job list.
             self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=5000")  # another process may be writing
             self._db.executescript(_SCHEMA)
+            have = {row[1] for row in self._db.execute("PRAGMA table_info(media_jobs)")}
+            for name, kind in _LEASE_COLUMNS.items():
+                if name not in have:
+                    with contextlib.suppress(sqlite3.OperationalError):  # another process just added it
+                        self._db.execute(f"ALTER TABLE media_jobs ADD COLUMN {name} {kind}")
             self._db.commit()
 
-    def save(self, job: Job) -> None:
+    def save(self, job: Job, holder: str | None = None, lease_s: float = 0.0) -> bool:
+        """Insert or update. With `holder`, only while it holds the lease (or nobody does), which it then
+        keeps for `lease_s` more (a finished job's lease is dropped); False when another holder has it."""
         row = (job.id, job.owner, job.status.value, job.created_at, job.updated_at, json.dumps(job.to_dict()))
         with self._lock:
-            self._db.execute(
-                "INSERT INTO media_jobs (id, owner, status, created_at, updated_at, data)"
-                " VALUES (?, ?, ?, ?, ?, ?)"
+            if holder is None:
+                self._db.execute(
+                    "INSERT INTO media_jobs (id, owner, status, created_at, updated_at, data)"
+                    " VALUES (?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT(id) DO UPDATE SET owner=excluded.owner, status=excluded.status,"
+                    " updated_at=excluded.updated_at, data=excluded.data",
+                    row,
+                )
+                self._db.commit()
+                return True
+            now = time.time()
+            lease = (None, 0.0) if job.finished else (holder, now + lease_s)
+            cursor = self._db.execute(
+                "INSERT INTO media_jobs (id, owner, status, created_at, updated_at, data, lease_owner,"
+                " lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT(id) DO UPDATE SET owner=excluded.owner, status=excluded.status,"
-                " updated_at=excluded.updated_at, data=excluded.data",
-                row,
+                " updated_at=excluded.updated_at, data=excluded.data, lease_owner=excluded.lease_owner,"
+                " lease_until=excluded.lease_until"
+                " WHERE media_jobs.lease_owner IS NULL OR media_jobs.lease_owner = ?"
+                " OR media_jobs.lease_until < ?",
+                (*row, *lease, holder, now),
             )
+            self._db.commit()
+            return cursor.rowcount > 0
+
+    def claim(self, holder: str, lease_s: float, limit: int = 50) -> list[Job]:
+        """Take the lease of unfinished jobs nobody holds (or whose holder stopped renewing), oldest first."""
+        now = time.time()
+        with self._lock:
+            rows = self._db.execute(
+                "UPDATE media_jobs SET lease_owner = ?, lease_until = ? WHERE id IN ("
+                " SELECT id FROM media_jobs WHERE status IN (?, ?)"
+                " AND (lease_owner IS NULL OR lease_until < ?) ORDER BY created_at LIMIT ?) RETURNING data",
+                (holder, now + lease_s, *_UNFINISHED, now, limit),
+            ).fetchall()
+            self._db.commit()
+        jobs = [Job.from_dict(json.loads(row[0])) for row in rows]
+        return sorted(jobs, key=lambda job: job.created_at)
+
+    def renew(self, holder: str, job_ids: list[str], lease_s: float) -> set[str]:
+        """Extend `holder`'s leases; returns the ids it still holds (the others were taken over)."""
+        if not job_ids:
+            return set()
+        marks = ",".join("?" * len(job_ids))
+        with self._lock:
+            rows = self._db.execute(
+                f"UPDATE media_jobs SET lease_until = ? WHERE lease_owner = ? AND id IN ({marks})"
+                " RETURNING id",
+                (time.time() + lease_s, holder, *job_ids),
+            ).fetchall()
+            self._db.commit()
+        return {row[0] for row in rows}
+
+    def release(self, holder: str) -> None:
+        """Give up every lease of `holder` (a clean shutdown), so another process takes over at once."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE media_jobs SET lease_owner = NULL, lease_until = 0 WHERE lease_owner = ?", (holder,))
             self._db.commit()
 
     def get(self, job_id: str) -> Job | None:
@@ -93,8 +160,20 @@ class JobStore:
         with self._lock:
             self._db.close()
 
-    async def asave(self, job: Job) -> None:
-        await asyncio.to_thread(self.save, job)
+    async def aopen(self) -> None:
+        """Nothing to connect: the file is open (the PostgreSQL store connects here)."""
+
+    async def asave(self, job: Job, holder: str | None = None, lease_s: float = 0.0) -> bool:
+        return await asyncio.to_thread(self.save, job, holder, lease_s)
+
+    async def aclaim(self, holder: str, lease_s: float, limit: int = 50) -> list[Job]:
+        return await asyncio.to_thread(self.claim, holder, lease_s, limit)
+
+    async def arenew(self, holder: str, job_ids: list[str], lease_s: float) -> set[str]:
+        return await asyncio.to_thread(self.renew, holder, job_ids, lease_s)
+
+    async def arelease(self, holder: str) -> None:
+        await asyncio.to_thread(self.release, holder)
 
     async def aget(self, job_id: str) -> Job | None:
         return await asyncio.to_thread(self.get, job_id)

@@ -26,6 +26,7 @@ export class Connection extends EventTarget {
     this.retryAt = 0;
     this.wanted = true; // false after suspend(): a close is then final until connect()
     this.token = adoptTokenFromUrl() ?? localStorage.getItem(TOKEN_KEY);
+    this.query = {}; // extra URL parameters, e.g. conversation_id (resume.js)
   }
 
   get open() {
@@ -36,6 +37,7 @@ export class Connection extends EventTarget {
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     const url = new URL(this.path, `${scheme}//${location.host}`);
     if (this.token) url.searchParams.set('token', this.token);
+    for (const [name, value] of Object.entries(this.query)) if (value) url.searchParams.set(name, value);
     return url.href;
   }
 
@@ -90,6 +92,12 @@ export class Connection extends EventTarget {
       this.#emit('auth', { hadToken: Boolean(this.token), code: close.code, reason: close.reason });
       return; // wait for setToken(): retrying with the same credentials cannot help
     }
+    if (this.query.conversation_id && (close.code === 4404 || (close.code === 4403
+        && close.reason.includes('conversation')))) {
+      this.#emit('resume-refused', { code: close.code, reason: close.reason }); // it drops the id
+      this.connect(); // a new conversation, at once
+      return;
+    }
     const policy = CLOSE_POLICY[close.code] || {};
     if (policy.retry === false) {
       this.#emit('refused', { code: close.code, reason: close.reason, message: policy.message });
@@ -111,6 +119,14 @@ export class Connection extends EventTarget {
     } catch {
       return false; // the server is unreachable: a plain reconnect
     }
+  }
+
+  /** Close and open again at once (another conversation was picked). */
+  reconnect() {
+    this.attempt = 0;
+    if (this.ws) this.ws.close(1000, 'switching conversation');
+    this.ws = null;
+    this.connect();
   }
 
   retryNow() {

@@ -124,6 +124,13 @@ export class Conversation {
       .filter(Boolean).join(' · ');
   }
 
+  /** Empty the log (another conversation is opened). */
+  clear() {
+    this.list.replaceChildren();
+    this.replies.clear();
+    this.pending = null;
+  }
+
   note(text, kind = 'info') {
     const node = el('li', `note note-${kind}`);
     node.textContent = text;

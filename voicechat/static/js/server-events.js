@@ -5,7 +5,7 @@ import { stopPlayback } from './playback.js';
 import { sessionUpdate } from './settings.js';
 import { showServerInfo } from './settings-form.js';
 import {
-  FALLBACK_RATES, app, connection, conversation, engine, media, remember, send, uploads,
+  FALLBACK_RATES, app, connection, conversation, engine, media, remember, resume, send, uploads,
 } from './state.js';
 import { hideBanner, render, showBanner } from './status.js';
 
@@ -28,7 +28,11 @@ const HANDLERS = {
   ready(event) {
     app.ready = event;
     app.session = event.session;
-    if (app.everReady) conversation.note('Reconnected. This is a new session: the server starts afresh.');
+    if (app.everReady) {
+      conversation.note(event.resumed ? 'Reconnected. The conversation continues.'
+        : 'Reconnected. This is a new session: the server starts afresh.');
+    }
+    resume.ready(event);
     app.everReady = true;
     app.retry = null;
     hideBanner('link');

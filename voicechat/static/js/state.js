@@ -7,6 +7,7 @@ import { AudioEngine } from './audio.js';
 import { Connection } from './connection.js';
 import { Conversation } from './conversation.js';
 import { MediaPanel } from './media-panel.js';
+import { Resume } from './resume.js';
 import { loadSettings } from './settings.js';
 import { Uploads } from './uploads.js';
 
@@ -47,6 +48,7 @@ export const ui = {
 export const engine = new AudioEngine();
 export const connection = new Connection();
 export const conversation = new Conversation($('#log'), $('#announcer'));
+export const resume = new Resume(connection, conversation, $('#past'));
 export const media = new MediaPanel($('#media'), (event) => send(event));
 export const uploads = new Uploads($('#uploads'), {
   send: (event) => send(event),
