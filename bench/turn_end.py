@@ -14,34 +14,23 @@ are computed; the model's own time is measured in the same run.
 
     python bench/turn_end.py
     python bench/turn_end.py --check-ms 150,200,250 --max-ms 2500 --hangover-ms 600
+    python bench/turn_end.py --threshold 0.5,0.7 --vad webrtc,silero --show
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
-from pathlib import Path
+from dataclasses import dataclass
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+import benchkit  # noqa: I001  (first: puts the checkout on sys.path)
+import numpy as np
+from latency import UTTERANCES
 
-import numpy as np  # noqa: E402
-from latency import UTTERANCES  # noqa: E402
-
-from tests.speech import espeak_speech, piper_speech, silence  # noqa: E402
-from voicechat import smart_turn  # noqa: E402
-from voicechat.settings import Settings  # noqa: E402
-from voicechat.stt import WhisperSTT  # noqa: E402
-from voicechat.vad import (  # noqa: E402
-    EndCheck,
-    Segmenter,
-    SegmenterConfig,
-    SegmentEvent,
-    SpeechPaused,
-    SpeechStopped,
-)
+from tests.speech import espeak_speech, piper_speech, silence
+from voicechat import smart_turn
+from voicechat.settings import Settings
+from voicechat.stt import WhisperSTT
+from voicechat.vad import EndCheck, Segmenter, SegmenterConfig, SegmentEvent, SpeechPaused, SpeechStopped
 
 THINKING = [
     ("I was wondering if you could tell me", "what the capital of Japan is."),
@@ -90,14 +79,38 @@ def thinking_sets() -> dict[str, list[bytes]]:
     return sets
 
 
-def run(pcm: bytes, config: SegmenterConfig, model: smart_turn.SmartTurn | None, whisper: WhisperSTT | None,
-        check_ms: list[float]) -> list[tuple[float, float]]:
+@dataclass
+class Detector:
+    """One row of the table: what ends turns, and how."""
+
+    name: str
+    config: SegmenterConfig
+    model: smart_turn.SmartTurn | None
+    threshold: float
+    settings: Settings  # the voice detector (webrtcvad or Silero) comes from these
+
+
+_heard: dict[bytes, str] = {}
+
+
+def transcript(whisper: WhisperSTT, pcm: bytes) -> str:
+    """The speculative guess's transcript, as the server makes it at the pause (the same audio gives the same
+    text; cached across rows)."""
+    if pcm not in _heard:
+        _heard[pcm] = whisper.transcribe_sync(pcm, "en").text
+    return _heard[pcm]
+
+
+def run(pcm: bytes, row: Detector, whisper: WhisperSTT | None, check_ms: list[float],
+        trace: list[str] | None = None) -> list[tuple[float, float]]:
     """The utterances the server would cut from `pcm`: (speech end ms, turn end ms) each.
 
     The session's rule: at a pause the speculative guess is transcribed; at `EndCheck` the model judges the
-    audio, and a "complete" whose transcript trails off ("… tell me the") counts as incomplete.
+    audio, and a "complete" whose transcript trails off ("… tell me the") counts as incomplete. `trace`
+    gets one line per verdict.
     """
-    segmenter = Segmenter(config)
+    config = row.config
+    segmenter = Segmenter(config, detector=benchkit.detector(row.settings))
     audio = silence(400) + pcm + silence(config.patience_ms + config.hangover_ms + 600)
     ends: list[tuple[float, float]] = []
     heard = ""
@@ -106,14 +119,17 @@ def run(pcm: bytes, config: SegmenterConfig, model: smart_turn.SmartTurn | None,
         while events:
             event = events.pop(0)
             if isinstance(event, SpeechPaused) and whisper is not None:
-                heard = whisper.transcribe_sync(event.utterance.pcm, "en").text
-            elif isinstance(event, EndCheck) and model is not None:
+                heard = transcript(whisper, event.utterance.pcm)
+            elif isinstance(event, EndCheck) and row.model is not None:
                 started = time.perf_counter()
-                complete = model.probability(event.pcm) >= model.threshold
+                probability = row.model.probability(event.pcm)
                 check_ms.append((time.perf_counter() - started) * 1000)
-                if complete and whisper is not None and smart_turn.trails_off(heard, "en"):
-                    complete = False
-                decided = segmenter.decide(event.pause, complete)
+                complete = probability >= row.threshold
+                trailing = complete and whisper is not None and smart_turn.trails_off(heard, "en")
+                if trace is not None:
+                    trace.append(f"at {event.at_ms:6.0f} ms p={probability:.3f} heard {heard!r}"
+                                 + (" (trails off)" if trailing else ""))
+                decided = segmenter.decide(event.pause, complete and not trailing)
                 if decided is not None:
                     events.append(decided)
             elif isinstance(event, SpeechStopped) and event.utterance is not None:
@@ -126,48 +142,63 @@ def pct(values: list[float], q: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    parser = benchkit.parser(__doc__)
+    defaults = benchkit.shipped()
     parser.add_argument("--check-ms", default=str(defaults.end_of_turn_check_ms), help="values to compare")
+    parser.add_argument("--threshold", default=f"{defaults.end_of_turn_threshold:g}",
+                        help="model thresholds to compare")
     parser.add_argument("--max-ms", type=int, default=defaults.end_of_turn_max_ms)
     parser.add_argument("--hangover-ms", type=int, default=defaults.vad_hangover_ms)
-    parser.add_argument("--models-dir", type=Path, default=ROOT / "models")
+    parser.add_argument("--vad", default=defaults.vad, help="voice detectors to compare: webrtc,silero")
     parser.add_argument("--audio-only", action="store_true", help="the model alone, no transcript cue")
+    parser.add_argument("--show", action="store_true", help="the verdicts on each split or slow utterance")
     args = parser.parse_args()
     model = smart_turn.SmartTurn(smart_turn.model_path(args.models_dir))
-    stt_settings = Settings(_env_file=None, models_dir=args.models_dir)  # type: ignore[call-arg]
-    whisper = None if args.audio_only else WhisperSTT(stt_settings)
+    whisper = None if args.audio_only else WhisperSTT(benchkit.shipped(models_dir=args.models_dir))
     thinking = thinking_sets()
     complete = {"piper": [piper_speech(t) for t in UTTERANCES],
                 "espeak-ng": [espeak_speech(t) for t in UTTERANCES]}
-    base = dict(speculate_ms=defaults.vad_speculate_ms, hangover_ms=args.hangover_ms, patience_ms=args.max_ms,
-                aggressiveness=defaults.vad_aggressiveness, onset_ms=defaults.vad_onset_ms,
-                preroll_ms=defaults.vad_preroll_ms, min_speech_ms=defaults.vad_min_speech_ms)
-    configs: list[tuple[str, SegmenterConfig, smart_turn.SmartTurn | None]] = [
-        (f"hangover {args.hangover_ms} ms", SegmenterConfig(**base), None)]  # type: ignore[arg-type]
-    for value in (int(v) for v in args.check_ms.split(",")):
-        configs.append((f"smart-turn check {value} / max {args.max_ms} ms",
-                        SegmenterConfig(check_ms=value, **base), model))  # type: ignore[arg-type]
+    rows: list[Detector] = []
+    for vad in args.vad.split(","):
+        settings = benchkit.shipped(vad=vad, vad_hangover_ms=args.hangover_ms, end_of_turn_max_ms=args.max_ms)
+        label = "" if len(args.vad.split(",")) == 1 else f", {vad}"
+        rows.append(Detector(f"hangover {args.hangover_ms} ms{label}",
+                             benchkit.segmenter_config(settings, check_ms=0), None, 1.0, settings))
+        for check in (int(v) for v in args.check_ms.split(",")):
+            for threshold in (float(t) for t in args.threshold.split(",")):
+                config = benchkit.segmenter_config(settings, check_ms=check)
+                rows.append(Detector(f"smart-turn {check} ms, p>={threshold:g}{label}", config, model,
+                                     threshold, settings))
     print(f"{len(THINKING)} thinking-pause utterances (pauses {PAUSES_MS} ms) and {len(UTTERANCES)} complete "
-          "questions per voice")
+          f"questions per voice; max wait {args.max_ms} ms")
     print(f"{'detector':36s} {'voice':10s} {'one turn':>9s} {'complete: ended <1 s':>21s} "
           f"{'wait p50':>9s} {'wait p95':>9s} {'model p50':>10s}")
-    for name, config, detector in configs:
+    for row in rows:
         for voice in ("piper", "espeak-ng"):
             model_ms: list[float] = []
-            cue = whisper if detector is not None else None
-            whole = sum(len(run(pcm, config, detector, cue, model_ms)) == 1 for pcm in thinking[voice])
+            cue = whisper if row.model is not None else None
+            whole, shown = 0, []
+            for index, pcm in enumerate(thinking[voice]):
+                trace: list[str] = []
+                cut = run(pcm, row, cue, model_ms, trace)
+                whole += len(cut) == 1
+                if len(cut) != 1:
+                    shown.append(f"  split: {' / '.join(THINKING[index])}\n    " + "\n    ".join(trace))
             waits, fast = [], 0
-            for pcm in complete[voice]:
-                ends = run(pcm, config, detector, cue, model_ms)
+            for index, pcm in enumerate(complete[voice]):
+                trace = []
+                ends = run(pcm, row, cue, model_ms, trace)
                 wait = ends[-1][1] - ends[-1][0]  # silence heard before the turn ended
                 waits.append(wait)
                 fast += wait < 1000
+                if wait >= 1000:
+                    shown.append(f"  slow: {UTTERANCES[index]}\n    " + "\n    ".join(trace))
             model_p50 = f"{pct(model_ms, 50):8.1f}ms" if model_ms else f"{'-':>10s}"
-            print(f"{name:36s} {voice:10s} {whole:4d}/{len(thinking[voice]):<4d} "
+            print(f"{row.name:36s} {voice:10s} {whole:4d}/{len(thinking[voice]):<4d} "
                   f"{fast:14d}/{len(complete[voice]):<6d} {pct(waits, 50):7.0f}ms {pct(waits, 95):7.0f}ms "
-                  f"{model_p50}")
+                  f"{model_p50}", flush=True)
+            if args.show and row.model is not None:
+                print("\n".join(shown))
 
 
 if __name__ == "__main__":

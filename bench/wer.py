@@ -11,27 +11,22 @@ mixed in here (steady pink-ish noise at 10 dB SNR, fixed seed). Each clip is lea
 
     python bench/wer.py
     python bench/wer.py --beam 1,5 --aggressiveness 2,3 --show
+    python bench/wer.py --vad webrtc,silero
 """
 
 from __future__ import annotations
 
-import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import benchkit  # noqa: I001  (first: puts the checkout on sys.path)
+import numpy as np
 
-import jiwer  # noqa: E402
-import numpy as np  # noqa: E402
-
-from tests.speech import espeak_speech, piper_speech, silence  # noqa: E402
-from voicechat.audio import pcm16_to_float  # noqa: E402
-from voicechat.settings import Settings  # noqa: E402
-from voicechat.stt import WhisperSTT, normalise  # noqa: E402
-from voicechat.vad import Segmenter, SegmenterConfig, SpeechStopped  # noqa: E402
+from tests.speech import espeak_speech, piper_speech, silence, wer, with_noise, words
+from voicechat.audio import pcm16_to_float
+from voicechat.settings import Settings
+from voicechat.stt import WhisperSTT
+from voicechat.vad import Segmenter, SegmenterConfig, SpeechStopped
 
 TEXTS = [
     "What is the capital of France?",
@@ -58,27 +53,15 @@ TEXTS = [
 CHUNK = 640  # 20 ms at 16 kHz
 
 
-def noisy(pcm: bytes, snr_db: float, seed: int) -> bytes:
-    """`pcm` with steady noise (white, low-passed once: more like a fan than hiss) at `snr_db`."""
-    speech = np.frombuffer(pcm, "<i2").astype(np.float64)
-    rng = np.random.default_rng(seed)
-    white = rng.normal(0, 1, speech.size)
-    pink = np.convolve(white, np.ones(4) / 4, mode="same")
-    voiced = speech[np.abs(speech) > 300]
-    speech_rms = np.sqrt(np.mean(voiced**2)) if voiced.size else 1000.0
-    pink *= speech_rms / 10 ** (snr_db / 20) / np.sqrt(np.mean(pink**2))
-    return np.clip(speech + pink, -32768, 32767).astype("<i2").tobytes()
-
-
 def clip(speech: bytes) -> bytes:
     return silence(500) + speech + silence(1200)
 
 
-def pipeline(whisper: WhisperSTT, config: SegmenterConfig, audio: bytes, times: list[float],
-             unended: list[int]) -> str:
+def pipeline(whisper: WhisperSTT, config: SegmenterConfig, settings: Settings, audio: bytes,
+             times: list[float], unended: list[int]) -> str:
     """What a session hears. Speech the VAD never saw end (noise it takes for voice) is committed at the
     end of the clip, as a client's `input.commit` would, and counted in `unended`."""
-    segmenter = Segmenter(config)
+    segmenter = Segmenter(config, detector=benchkit.detector(settings))
     stops: list[SpeechStopped] = []
     for offset in range(0, len(audio), CHUNK):
         events = segmenter.feed(audio[offset : offset + CHUNK], offset / 32000)
@@ -103,27 +86,14 @@ def stock(whisper: WhisperSTT, audio: bytes, times: list[float]) -> str:
     return text
 
 
-_NUMBERS = dict(enumerate("zero one two three four five six seven eight nine ten eleven twelve".split()))
-
-
-def _words(text: str) -> str:
-    """Normalised for scoring: "3 hours" and "three hours" are the same words."""
-    return " ".join(_NUMBERS.get(int(w), w) if w.isdigit() else w for w in normalise(text).split())
-
-
-def wer(refs: list[str], hyps: list[str]) -> float:
-    return 100 * jiwer.wer([_words(r) for r in refs], [_words(h) or "-" for h in hyps])
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    parser = benchkit.parser(__doc__)
+    defaults = benchkit.shipped()
     parser.add_argument("--beam", default=str(defaults.stt_beam_size), help="pipeline beam sizes to compare")
+    parser.add_argument("--vad", default=defaults.vad, help="voice detectors to compare: webrtc,silero")
     parser.add_argument("--aggressiveness", default=str(defaults.vad_aggressiveness),
                         help="webrtcvad aggressiveness values to compare")
     parser.add_argument("--snr-db", type=float, default=10.0)
-    parser.add_argument("--models-dir", type=Path, default=ROOT / "models")
     parser.add_argument("--stt-model", default=defaults.stt_model)
     parser.add_argument("--show", action="store_true", help="print every transcript that differs")
     args = parser.parse_args()
@@ -131,20 +101,20 @@ def main() -> None:
     for voice, speak in (("piper", piper_speech), ("espeak-ng", espeak_speech)):
         speech = [speak(t) for t in TEXTS]
         sets[f"{voice} clean"] = [clip(s) for s in speech]
-        sets[f"{voice} noisy {args.snr_db:g} dB"] = [noisy(clip(s), args.snr_db, i)
+        sets[f"{voice} noisy {args.snr_db:g} dB"] = [with_noise(clip(s), args.snr_db, i)
                                                      for i, s in enumerate(speech)]
-    base = SegmenterConfig(aggressiveness=defaults.vad_aggressiveness, onset_ms=defaults.vad_onset_ms,
-                           preroll_ms=defaults.vad_preroll_ms, hangover_ms=defaults.vad_hangover_ms,
-                           min_speech_ms=defaults.vad_min_speech_ms, speculate_ms=defaults.vad_speculate_ms)
-    levels = [int(a) for a in args.aggressiveness.split(",")]
+    detectors = [(vad, level) for vad in args.vad.split(",")
+                 for level in ([int(a) for a in args.aggressiveness.split(",")] if vad == "webrtc" else [0])]
+    # The hangover ends each clip's one utterance (the end-of-turn model would only end it sooner; the audio
+    # an utterance keeps is the same).
+    base = benchkit.segmenter_config(benchkit.shipped(end_of_turn="hangover"))
     print(f"{len(TEXTS)} utterances per set, whisper {args.stt_model}; pipeline = server segmenter "
           f"(pre-roll {base.preroll_ms} ms, speculation pause {base.speculate_ms} ms) + short-window decode")
     print(f"{'set':22s} {'decoder':34s} {'WER %':>7s} {'STT p50':>9s} {'STT p95':>9s} "
           f"{'VAD never ended':>16s}")
     stock_cache: dict[str, tuple[list[str], list[float]]] = {}
     for beam in (int(b) for b in args.beam.split(",")):
-        settings = Settings(_env_file=None, models_dir=args.models_dir, stt_model=args.stt_model,  # type: ignore[call-arg]
-                            stt_beam_size=beam)
+        settings = benchkit.shipped(models_dir=args.models_dir, stt_model=args.stt_model, stt_beam_size=beam)
         whisper = WhisperSTT(settings)
         for name, clips in sets.items():
             if name not in stock_cache:
@@ -152,18 +122,20 @@ def main() -> None:
                 stock_cache[name] = ([stock(whisper, c, times) for c in clips], times)
             stock_hyps, stock_times = stock_cache[name]
             if beam == int(args.beam.split(",")[0]):
-                print(f"{name:22s} {'stock transcribe() beam 5':34s} {wer(TEXTS, stock_hyps):7.2f} "
+                print(f"{name:22s} {'stock transcribe() beam 5':34s} {100 * wer(TEXTS, stock_hyps):7.2f} "
                       f"{statistics.median(stock_times):7.0f}ms {np.percentile(stock_times, 95):7.0f}ms")
-            for level in levels:
-                config = SegmenterConfig(**{**base.__dict__, "aggressiveness": level})
+            for vad, level in detectors:
+                config = SegmenterConfig(**{**base.__dict__, "aggressiveness": level or base.aggressiveness})
+                vad_settings = benchkit.shipped(vad=vad)
                 times, unended = [], []
-                hyps = [pipeline(whisper, config, c, times, unended) for c in clips]
-                label = f"pipeline beam {beam}, VAD {level}"
-                print(f"{name:22s} {label:34s} {wer(TEXTS, hyps):7.2f} {statistics.median(times):7.0f}ms "
-                      f"{np.percentile(times, 95):7.0f}ms {len(unended):9d}/{len(clips)}")
+                hyps = [pipeline(whisper, config, vad_settings, c, times, unended) for c in clips]
+                label = f"pipeline beam {beam}, " + (f"webrtcvad {level}" if vad == "webrtc" else vad)
+                print(f"{name:22s} {label:34s} {100 * wer(TEXTS, hyps):7.2f} "
+                      f"{statistics.median(times):7.0f}ms {np.percentile(times, 95):7.0f}ms "
+                      f"{len(unended):9d}/{len(clips)}", flush=True)
                 if args.show:
                     for ref, hyp, ref_stock in zip(TEXTS, hyps, stock_hyps, strict=True):
-                        if _words(hyp) != _words(ref) or _words(ref_stock) != _words(ref):
+                        if words(hyp) != words(ref) or words(ref_stock) != words(ref):
                             print(f"    {ref!r}\n      pipeline {hyp!r}\n      stock    {ref_stock!r}")
         whisper.close()
 

@@ -17,11 +17,20 @@ from voicechat.stt import normalise
 MAX_WER = 0.2  # what a test accepts from whisper base on clean synthesized speech
 
 
+_NUMBERS = dict(enumerate("zero one two three four five six seven eight nine ten eleven twelve".split()))
+
+
+def words(text: str) -> str:
+    """`text` as scored: case and punctuation ignored, and "3 hours" the same words as "three hours"."""
+    return " ".join(_NUMBERS.get(int(w), w) if w.isdigit() else w for w in normalise(text).split())
+
+
 def wer(said: str | list[str], heard: str | list[str]) -> float:
-    """Word error rate of `heard` against `said`, case and punctuation ignored (lists: one rate over all)."""
+    """Word error rate of `heard` against `said`, as `words` reads them (lists: one rate over all; an empty
+    transcript counts as all words missed)."""
     if isinstance(said, str) and isinstance(heard, str):
-        return float(jiwer.wer(normalise(said), normalise(heard)))
-    return float(jiwer.wer([normalise(s) for s in said], [normalise(h) for h in heard]))
+        return float(jiwer.wer(words(said), words(heard) or "-"))
+    return float(jiwer.wer([words(s) for s in said], [words(h) or "-" for h in heard]))
 
 
 @functools.lru_cache(maxsize=1)

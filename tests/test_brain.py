@@ -74,3 +74,15 @@ def test_the_local_model_writes_with_every_core_the_server_may_use():
     assert chat._llama.context_params.n_threads_batch == available_cores()
     pinned = LocalChat(make_settings(local_model="tiny", local_threads=1))
     assert pinned._llama.context_params.n_threads == 1
+
+
+async def test_a_long_conversation_still_fits_the_context_with_the_examples_before_it():
+    # The examples come before every conversation: dropping old turns must leave room for them too.
+    chat = LocalChat(make_settings(local_model="tiny", local_context=512, chat_max_tokens=64))
+    turn = "Tell me again about the weather in the mountains near the old village by the lake. " * 3
+    history: list[dict[str, str]] = [{"role": "system", "content": "You are a voice assistant."}]
+    for _ in range(12):  # far more than 512 tokens in all
+        history += [{"role": "user", "content": turn}, {"role": "assistant", "content": "It is sunny."}]
+    history.append({"role": "user", "content": "What is the capital of France?"})
+    written = "".join([piece async for piece in chat.stream(history)])
+    assert written.strip()

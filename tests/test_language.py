@@ -88,6 +88,7 @@ async def test_the_session_voice_changes_the_voice_or_is_refused_clearly(remote_
         piper = await client.update(voice="en_US-joe-medium")
         await client.send({"type": "text", "text": "And once more."})
         third = await client.expect("turn.done")
+        reset = await client.update(voice="")  # back to the default voice for the language
     finally:
         await client.close()
     assert (first["tts_engine"], first["tts_voice"]) == ("espeak", "de"), first
@@ -97,6 +98,7 @@ async def test_the_session_voice_changes_the_voice_or_is_refused_clearly(remote_
     assert (second["status"], second["tts_voice"]) == ("completed", "de"), second
     assert piper["session"]["voice"] == "en_US-joe-medium"
     assert (third["tts_engine"], third["tts_voice"]) == ("piper", "en_US-joe-medium"), third
+    assert reset["session"]["voice"] is None
 
 
 async def test_an_espeak_server_refuses_a_piper_voice_and_takes_its_own(start_server, fake_chat):

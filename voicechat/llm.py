@@ -194,6 +194,20 @@ def _http_error(response: httpx.Response) -> tuple[str, str]:
     return "chat_failed", f"the chat model failed (HTTP {status}){detail}"
 
 
+# Shown to the local model before every conversation (after the system prompt, cached with it, so they
+# cost nothing per turn): a half-billion-parameter model follows examples far better than instructions.
+# Kept apart from the questions bench/brain.py and bench/quality.py ask.
+EXAMPLES: tuple[tuple[str, str], ...] = (
+    ("What is the capital of Peru?", "The capital of Peru is Lima."),
+    ("What is eight plus five?", "Eight plus five is thirteen."),
+    ("How many hours are in three days?", "A day has 24 hours, so three days have 72 hours."),
+    ("What do you call a baby horse?", "A baby horse is called a foal."),
+    ("Who wrote Pride and Prejudice?", "Jane Austen wrote Pride and Prejudice."),
+    ("What does a barometer measure?", "A barometer measures air pressure."),
+    ("日本的首都是哪里？", "日本的首都是东京。"),
+)
+
+
 class LocalChat:
     """An embedded llama.cpp model. One generation at a time: a llama context is not thread-safe."""
 
@@ -214,14 +228,19 @@ class LocalChat:
             verbose=False,
         )
         self._system_prompt = settings.system_prompt
+        self._examples: list[Message] = [
+            {"role": role, "content": text}
+            for question, answer in (EXAMPLES if settings.local_examples else ())
+            for role, text in (("user", question), ("assistant", answer))
+        ]
+        self.context = settings.local_context
+        self.max_tokens = settings.chat_max_tokens
         self.warm()
         self.load_ms = (time.perf_counter() - started) * 1000
         # Free the model before interpreter teardown; llama_cpp's own __del__ runs too late and prints errors.
         atexit.register(self._llama.close)
-        self.max_tokens = settings.chat_max_tokens
         self.max_sentences = settings.local_max_sentences
         self.temperature = settings.local_temperature
-        self.context = settings.local_context
         # One thread runs every generation, one at a time (a llama context is not thread-safe): llama.cpp
         # and the allocator keep per-thread buffers, and a pool handing generations to ever different
         # threads made the server's memory creep.
@@ -245,7 +264,8 @@ class LocalChat:
         first token went from 167 to 90 ms). Call it only while no reply is being written."""
         self._llama.reset()
         self._llama.create_chat_completion(
-            messages=[{"role": "system", "content": self._system_prompt}, {"role": "user", "content": "Hi"}],
+            messages=self._prompt([{"role": "system", "content": self._system_prompt},
+                                   {"role": "user", "content": "Hi"}]),
             max_tokens=1,
         )
 
@@ -276,7 +296,7 @@ class LocalChat:
                 written = ""
                 sentences = 0  # complete sentences written so far
                 chunks = self._llama.create_chat_completion(
-                    messages=self._fit(messages),
+                    messages=self._prompt(messages),
                     stream=True,
                     max_tokens=self.max_tokens,
                     temperature=self.temperature,
@@ -339,9 +359,18 @@ class LocalChat:
             return f"the local chat model is at capacity (about {wait / 1000:.0f} s of replies queued)"
         return None
 
+    def _prompt(self, messages: list[Message]) -> list[Message]:
+        """The conversation that fits, with the examples after its system prompt (where there is one)."""
+        kept = self._fit(messages)
+        if not self._examples or not kept or kept[0].get("role") != "system":
+            return kept
+        return [kept[0], *self._examples, *kept[1:]]
+
     def _fit(self, messages: list[Message]) -> list[Message]:
-        """Drop the oldest turns until the prompt leaves room for the reply in the context window."""
-        budget = self.context - self.max_tokens - 32
+        """Drop the oldest turns until the prompt (examples included) leaves room for the reply."""
+        examples = "".join(str(m["content"]) for m in self._examples)
+        budget = (self.context - self.max_tokens - 32 - 8 * len(self._examples)
+                  - len(self._llama.tokenize(examples.encode(), add_bos=False)))
         kept = list(messages)
         while len(kept) > 2:
             text = "".join(str(m.get("content", "")) for m in kept)

@@ -33,7 +33,7 @@ class SessionUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     language: str | None = Field(None, pattern=r"^(auto|[a-z]{2,3}(-[A-Za-z]{2,4})?)$")
-    voice: str | None = Field(None, min_length=1, max_length=100)
+    voice: str | None = Field(None, max_length=100)  # "": back to the default voice for the language
     turn_mode: Literal["vad", "push_to_talk"] | None = None
     system_prompt: str | None = Field(None, max_length=8000)
     input_audio: AudioSpec | None = None
@@ -95,6 +95,8 @@ class SessionConfig:
             self.input_rate = update.input_audio.rate
         if update.output_audio is not None:
             self.output_rate = update.output_audio.rate
+        if update.voice == "":
+            self.voice = None
         return (self.input_rate, self.turn_mode, self.wake_word) != before
 
     def public(self) -> dict[str, Any]:

@@ -231,7 +231,7 @@ class Session:
         except ValidationError as exc:
             raise SessionError("invalid_session", describe_validation_error(exc)) from exc
         try:
-            if update.voice is not None:  # a voice no engine has is refused, never silently unused
+            if update.voice:  # a voice no engine has is refused, never silently unused
                 self.engines.tts.check_voice(update.voice)
             check_wake_word(update.wake_word, self.engines.wake)
             rebuild = self.config.apply(update, self.settings)

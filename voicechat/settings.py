@@ -195,6 +195,11 @@ class Settings(BaseSettings):
         0.0, description="Sampling temperature of the local model (0 = greedy: small models get facts right "
         "more often, and the same words get the same reply).",
     )
+    local_examples: bool = Field(
+        True, description="Local model only: a few example questions with short, right answers come before "
+        "every conversation (read once and cached with the system prompt): small models answer right and "
+        "briefly more often.",
+    )
     local_context: int = Field(2048, description="Context window of the local model (tokens).")
     local_threads: int = Field(
         0, description="CPU threads for the local model, writing and reading the prompt (0 = every core the "
@@ -205,9 +210,9 @@ class Settings(BaseSettings):
         "a reply's first sentence is synthesized (what someone is waiting for goes first).",
     )
     system_prompt: str = Field(
-        "You are a friendly voice assistant, and everything you write is read aloud. Answer in one to three "
-        "short, plain spoken sentences. Never use lists, markdown, code or emoji. Always answer in the "
-        "language the user speaks.",
+        "You are a friendly voice assistant; everything you write is read aloud. Answer the question "
+        "directly and correctly in one short, plain spoken sentence. If you do not know, say you are not "
+        "sure. Never use lists, markdown, code or emoji. Always answer in the language the user speaks.",
         description="Default system prompt.",
     )
     history_max_chars: int = Field(6000, description="Conversation kept for the model, in characters.")

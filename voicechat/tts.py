@@ -8,6 +8,7 @@ voice of another language.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import itertools
 import logging
@@ -223,7 +224,14 @@ class EspeakTTS:
             )  # fmt: skip
         except (OSError, ValueError) as exc:
             raise TTSError(f"espeak-ng could not start: {exc}") from exc
-        out, err = await proc.communicate()
+        try:
+            out, err = await proc.communicate()
+        except BaseException:  # the turn was cancelled (barge-in, the session closed): no orphan process
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(proc.wait(), 2.0)  # reaped, so its transport closes on this loop
+            raise
         if proc.returncode != 0 or not out:
             raise TTSError(f"espeak-ng failed: {err.decode(errors='replace').strip()[:200]}")
         pcm, rate = read_wav(out)

@@ -217,6 +217,11 @@ async def speech(request: Request) -> Response:
     if voice is not None and not isinstance(voice, str | dict):
         raise ApiError(400, "voice must be a string", "voice", "invalid_value")
     chosen = voice if isinstance(voice, str) and voice not in OPENAI_VOICES else None
+    if chosen is not None:
+        try:
+            engines.tts.check_voice(chosen)  # a voice no engine has is refused, not replaced unsaid
+        except ValueError as exc:
+            raise ApiError(400, str(exc), "voice", "invalid_value") from exc
     pcm = bytearray()
     used: set[str] = set()
     try:

@@ -37,6 +37,7 @@ export function sessionUpdate(settings, serverDefaults = null) {
     const value = settings[key].trim();
     if (value) session[key] = value;
     else if (serverDefaults && serverDefaults[key] != null) session[key] = serverDefaults[key];
+    else if (serverDefaults && key === 'voice') session.voice = ''; // back to the language's own voice
   }
   return session;
 }

@@ -1,0 +1,98 @@
+"""What the bench scripts share: the checkout on sys.path, the shipped settings, one argument parser, the
+server's own segmenter configuration, and real servers on real engines.
+
+A bench script runs as `python bench/<name>.py` (its folder is then first on sys.path, so `import benchkit`
+works) and imports this before anything from the checkout:
+
+    import benchkit  # noqa: I001  (first: puts the checkout on sys.path)
+    from voicechat.settings import Settings
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.fakes.http import ServerThread  # noqa: E402
+from voicechat.app import create_app  # noqa: E402
+from voicechat.engines import Engines, load_engines  # noqa: E402
+from voicechat.settings import Settings  # noqa: E402
+from voicechat.vad import SegmenterConfig, VoiceDetector  # noqa: E402
+
+MODELS = ROOT / "models"
+
+
+def shipped(**overrides: Any) -> Settings:
+    """The defaults a fresh install runs with (no `.env`, no environment), plus `overrides`."""
+    return Settings(_env_file=None, **overrides)  # type: ignore[call-arg]
+
+
+def parser(doc: str | None, models_dir: bool = True) -> argparse.ArgumentParser:
+    """An argument parser whose help is the script's docstring; `--models-dir` unless told otherwise."""
+    made = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if models_dir:
+        made.add_argument("--models-dir", type=Path, default=MODELS)
+    return made
+
+
+def segmenter_config(settings: Settings, **overrides: Any) -> SegmenterConfig:
+    """The segmenter a hands-free session gets from `settings` (listening.py builds the same)."""
+    from voicechat.listening import segmenter_config as session_config
+
+    return session_config(settings, hands_free=True, checking=settings.end_of_turn == "smart_turn",
+                          **overrides)
+
+
+def detector(settings: Settings) -> VoiceDetector | None:
+    """A fresh voice detector for one stream as the settings choose it (None: the segmenter's webrtcvad)."""
+    if settings.vad != "silero":
+        return None
+    return _silero(settings.vad_silero_threshold).stream()
+
+
+_models: dict[float, Any] = {}
+
+
+def _silero(threshold: float) -> Any:
+    from voicechat.silero_vad import SileroVAD
+
+    if threshold not in _models:
+        _models[threshold] = SileroVAD(threshold)
+    return _models[threshold]
+
+
+@dataclass
+class Running:
+    """One server of a benchmark: its settings, engines and WebSocket URL."""
+
+    settings: Settings
+    engines: Engines
+    thread: ServerThread
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.thread.port}/ws"
+
+
+@contextlib.contextmanager
+def servers(configs: dict[str, Settings]) -> Iterator[dict[str, Running]]:
+    """A real server per named configuration (engines shared where the settings allow), stopped after."""
+    running: dict[str, Running] = {}
+    try:
+        for name, settings in configs.items():
+            engines = load_engines(settings)
+            thread = ServerThread(create_app(settings, engines=engines)).start()
+            running[name] = Running(settings, engines, thread)
+        yield running
+    finally:
+        for server in running.values():
+            server.thread.stop()
