@@ -69,6 +69,29 @@ async def test_wake_phrase_answers_only_what_is_addressed(remote_server, tmp_pat
     assert voiced_stretches(pcm, rate) >= 1 and 1.5 < len(pcm) / 2 / rate < 7.0
 
 
+async def test_wake_word_on_the_server_answers_only_what_follows_it(remote_server, fake_chat, tmp_path):
+    mic, speaker = tmp_path / "mic.wav", tmp_path / "speaker.wav"
+    said = conversation("Draw a red fox in the snow.", "Hey Jarvis, what time is it in Tokyo?", gap_ms=1200)
+    mic.write_bytes(wav_bytes(said, 16000))
+    code, out = await run_assistant("--url", remote_server.ws, "--input-wav", str(mic), "--output-wav",
+                                    str(speaker), "--fast", "--wake-word", "hey_jarvis")
+    assert code == 0, out
+    lines = [line for line in out.splitlines() if line.startswith("turn_")]
+    assert len(lines) == 1 and " completed" in lines[0] and "tokyo" in lines[0].lower(), out
+    assert "jarvis" not in lines[0].split("| you:")[1].split("|")[0].lower(), out  # the phrase was cut
+    assert "wake word heard (hey_jarvis" in out
+    assert all("fox" not in str(r["body"]) for r in fake_chat.requests)  # never reached the chat model
+
+
+async def test_an_unknown_wake_word_stops_the_assistant_with_the_words_there_are(remote_server, tmp_path):
+    mic = tmp_path / "mic.wav"
+    mic.write_bytes(wav_bytes(bytes(3200), 16000))
+    code, out = await run_assistant("--url", remote_server.ws, "--input-wav", str(mic), "--output-wav",
+                                    str(tmp_path / "speaker.wav"), "--wake-word", "hey_siri")
+    assert code == 2, out
+    assert "hey_siri" in out and "available: alexa, hey_jarvis, hey_mycroft, okay_nabu" in out, out
+
+
 async def test_gives_up_on_a_server_that_is_not_there(tmp_path):
     mic = tmp_path / "mic.wav"
     mic.write_bytes(wav_bytes(bytes(3200), 16000))

@@ -25,6 +25,7 @@ from .doors.realtime import realtime_door
 from .doors.rest import rest_routes
 from .doors.wyoming import WyomingDoor
 from .engines import Engines, load_engines
+from .media.config import MediaSettings
 from .media.service import ALL_OWNERS, MediaService
 from .metrics import ServerMetrics
 from .scheduler import SttScheduler
@@ -140,13 +141,15 @@ def create_app(
     settings: Settings | None = None,
     engines: Engines | None = None,
     media: MediaService | None = None,
+    media_settings: MediaSettings | None = None,
 ) -> Starlette:
     """Build the app. Engines are loaded at startup unless given (they are shared per process anyway);
-    the media service is built from the provider settings (MJ_SERVER, SUNO_SERVER, …) unless given."""
+    the media service is built from the provider settings (MJ_SERVER, SUNO_SERVER, …; `media_settings`
+    when read earlier) on the node's job store (PostgreSQL with VOICECHAT_DATABASE_URL) unless given."""
     settings = settings or get_settings()
     check_exposure(settings)  # before anything is opened or created
     backends = Backends(settings)
-    media = media or backends.media_service()
+    media = media or backends.media_service(media_settings)
     files_dir = media.files_dir or Path("data/media")
 
     @contextlib.asynccontextmanager

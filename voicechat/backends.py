@@ -22,9 +22,10 @@ class Backends:
         self.database = Database(url) if url else None
         self.conversations: ConversationStore | PgConversationStore | None = None
 
-    def media_service(self) -> MediaService:
+    def media_service(self, media: MediaSettings | None = None) -> MediaService:
+        """The node's media service: its jobs in PostgreSQL when there is a database, else the SQLite file."""
         store = PgJobStore(self.database) if self.database is not None else None
-        media = MediaSettings(voicechat_media_gateway=self.settings.media_gateway)
+        media = media or MediaSettings(voicechat_media_gateway=self.settings.media_gateway)
         return MediaService.from_settings(media, store=store, lease_s=self.settings.media_lease_s)
 
     async def start(self) -> ConversationStore | PgConversationStore:

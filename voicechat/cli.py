@@ -17,7 +17,6 @@ def _serve(args: argparse.Namespace) -> int:
 
     from .app import create_app
     from .media.config import MediaSettings
-    from .media.service import MediaService
     from .paths import enter_home
     from .security import ConfigError, check_exposure
     from .settings import Settings
@@ -50,7 +49,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     settings = launch.settings
-    app = create_app(settings, media=MediaService.from_settings(media_settings))
+    # The app builds the media service: on the shared database's job store when there is one.
+    app = create_app(settings, media_settings=media_settings)
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -6,6 +6,11 @@ over a reply stops it (`reply.stop` -> playback stops, `playback.played_ms` goes
 only what was heard). Without it the microphone is muted while a reply plays: with a loudspeaker and no
 echo cancellation the assistant would otherwise hear itself and interrupt its own answers.
 
+`--wake-word hey_jarvis` turns on the server's wake word (docs/protocol.md#wake-word): nothing said without it
+is transcribed, answered or stored, and after a reply the user may follow up without it. `--wake-phrase` is
+the fallback for servers without wake words: every utterance is still transcribed (and stored) there, and
+the client only cancels replies to those that do not start with the phrase.
+
 `--input-wav` / `--output-wav` replace the sound card with files (a person who waits for each answer,
 and what the speaker would have played), which makes it testable without sound hardware.
 """
@@ -266,7 +271,10 @@ class Assistant:
                 session["language"] = args.language
             if args.voice:
                 session["voice"] = args.voice
+            if args.wake_word:
+                session["wake_word"] = args.wake_word
             await ws.send(json.dumps({"type": "session.update", "session": session}))
+            await self._settings_accepted(ws)
             state = _ConnectionState()
             receiver = asyncio.create_task(self._receive(ws, state))
             try:
@@ -288,6 +296,22 @@ class Assistant:
                 return True
             finally:
                 receiver.cancel()
+
+    async def _settings_accepted(self, ws: Any) -> None:
+        """Wait for the server's answer to our settings: a refused wake word ends the run, clearly."""
+        while True:
+            message = await asyncio.wait_for(ws.recv(), timeout=30)
+            if isinstance(message, bytes):
+                continue
+            event = json.loads(message)
+            if event.get("type") == "session.updated":
+                if self.args.wake_word:
+                    log.info("listening for the wake word %s", self.args.wake_word)
+                return
+            if event.get("type") == "error":
+                hint = (" (a server without wake words: use --wake-phrase instead)"
+                        if self.args.wake_word else "")
+                raise ValueError(f"the server refused these settings: {event.get('message')}{hint}")
 
     async def _receive(self, ws: Any, state: _ConnectionState) -> None:
         """Server events until the input is over and every turn is done and played."""
@@ -318,6 +342,10 @@ class Assistant:
                 self._log_turn(event, state)
             elif kind == "input.committed":
                 state.committed = True
+            elif kind == "wake.detected":
+                log.info("wake word heard (%s, %.3f)", event.get("word"), event.get("probability", 0))
+            elif kind == "wake.armed":
+                log.info("listening for the wake word %s again", event.get("word"))
             elif kind == "error":
                 log.warning("server error [%s]: %s", event.get("code"), event.get("message"))
             if state.committed and state.done >= state.utterances:
@@ -357,8 +385,12 @@ def add_assistant_parser(sub: Any) -> None:
     p.add_argument("--url", default="ws://127.0.0.1:8000/ws", help="server's /ws URL")
     p.add_argument("--token", default=os.environ.get("VOICECHAT_TOKEN"),
                    help="access token, if the server requires one (default: $VOICECHAT_TOKEN)")
+    p.add_argument("--wake-word", default=None,
+                   help="the server's wake word: hey_jarvis, okay_nabu, alexa or hey_mycroft; nothing said "
+                   "without it is transcribed or answered")
     p.add_argument("--wake-phrase", default=None,
-                   help='only answer utterances that start with it ("hey computer")')
+                   help='fallback for servers without wake words: cancel replies to utterances that do not '
+                   'start with it ("hey computer"); they are still transcribed and stored')
     p.add_argument("--barge-in", action="store_true",
                    help="keep listening while a reply plays, so talking interrupts it (use headphones or "
                    "an echo-cancelling microphone)")

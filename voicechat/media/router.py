@@ -169,37 +169,36 @@ _DRAW = re.compile(
     rf"(?:\s+|$))?(?P<rest>.*)$",
     _I,
 )
-_MAKE_IMAGE = re.compile(
-    rf"^{_POLITE}(?:make|create|generate|produce|render|design|do|give|show|get)\s+{_ME}"
-    rf"(?P<np>{_ARTICLE}{_ADJ}(?P<noun>{_IMG_NOUN}))\s*(?:(?P<link>{_LINK})\s*(?P<rest>.*)|$)",
-    _I,
-)
-_WANT_IMAGE = re.compile(
-    rf"^(?:{_POLITE}{_REQUEST}|(?=(?:a|an)\s))(?P<np>{_ARTICLE}{_ADJ}(?P<noun>{_IMG_NOUN}))\s+"
-    rf"(?P<link>of|showing|depicting)\s+(?P<rest>.+)$",
-    _I,
-)
-_MAKE_VIDEO = re.compile(
-    rf"^{_POLITE}(?:make|create|generate|produce|render|shoot|film|do|give|show|get)\s+{_ME}"
-    rf"(?P<np>{_ARTICLE}{_ADJ}(?P<noun>{_VID_NOUN}))\s*(?:(?P<link>{_LINK})\s*(?P<rest>.*)|$)",
-    _I,
-)
-_WANT_VIDEO = re.compile(
-    rf"^(?:{_POLITE}{_REQUEST}|(?=(?:a|an)\s))(?P<np>{_ARTICLE}{_ADJ}(?P<noun>{_VID_NOUN}))\s+"
-    rf"(?P<link>of|showing|depicting|about|where)\s+(?P<rest>.+)$",
-    _I,
-)
+def _make_rule(verbs: str, noun: str) -> re.Pattern[str]:
+    """"make me a <noun> of …": a request verb, the noun phrase, then (optionally) what it shows."""
+    return re.compile(
+        rf"^{_POLITE}(?:{verbs})\s+{_ME}"
+        rf"(?P<np>{_ARTICLE}{_ADJ}(?P<noun>{noun}))\s*(?:(?P<link>{_LINK})\s*(?P<rest>.*)|$)",
+        _I,
+    )
+
+
+def _want_rule(noun: str, links: str) -> re.Pattern[str]:
+    """"I'd like a <noun> about …" or a bare "a <noun> of …": the noun phrase, a link word, the subject."""
+    return re.compile(
+        rf"^(?:{_POLITE}{_REQUEST}|(?=(?:a|an)\s))(?P<np>{_ARTICLE}{_ADJ}(?P<noun>{noun}))\s+"
+        rf"(?P<link>{links})\s+(?P<rest>.+)$",
+        _I,
+    )
+
+
+# One row per kind: the verbs that make one, its nouns, and the words that link the noun to its subject.
+_RULES = {
+    MediaKind.IMAGE: ("make|create|generate|produce|render|design|do|give|show|get", _IMG_NOUN,
+                      "of|showing|depicting"),
+    MediaKind.VIDEO: ("make|create|generate|produce|render|shoot|film|do|give|show|get", _VID_NOUN,
+                      "of|showing|depicting|about|where"),
+    MediaKind.MUSIC: ("make|compose|write|create|generate|produce|sing|do|give|record", _MUS_NOUN,
+                      "about|for|called|titled"),
+}
+_MAKE_WANT = {kind: (_make_rule(verbs, noun), _want_rule(noun, links))
+              for kind, (verbs, noun, links) in _RULES.items()}
 _ANIMATE = re.compile(rf"^{_POLITE}animate\s+(?P<rest>.+)$", _I)
-_MAKE_SONG = re.compile(
-    rf"^{_POLITE}(?:make|compose|write|create|generate|produce|sing|do|give|record)\s+{_ME}"
-    rf"(?P<np>{_ARTICLE}{_ADJ}{_MUS_NOUN})\s*(?:(?:{_LINK})\s*.*|$)",
-    _I,
-)
-_WANT_SONG = re.compile(
-    rf"^(?:{_POLITE}{_REQUEST}|(?=(?:a|an)\s))(?P<np>{_ARTICLE}{_ADJ}{_MUS_NOUN})\s+"
-    rf"(?:about|for|called|titled)\s+.+$",
-    _I,
-)
 _IT = re.compile(r"^(?:it|this|that|this one|that one|the (?:last |latest )?(?:one|picture|image|pic))$", _I)
 
 
@@ -227,23 +226,19 @@ def _english(text: str) -> Route | None:
         )
     ):
         return None
-    for pattern, kind in (
-        (_DRAW, MediaKind.IMAGE),
-        (_MAKE_IMAGE, MediaKind.IMAGE),
-        (_WANT_IMAGE, MediaKind.IMAGE),
-    ):
-        match = pattern.match(text)
-        if match:
-            return MediaRoute(kind, _noun_prompt(match))
-    for pattern in (_MAKE_VIDEO, _WANT_VIDEO):
-        match = pattern.match(text)
-        if match:
-            return MediaRoute(MediaKind.VIDEO, _noun_prompt(match, _VID_GENERIC))
+    for kind, rules in ((MediaKind.IMAGE, (_DRAW, *_MAKE_WANT[MediaKind.IMAGE])),
+                        (MediaKind.VIDEO, _MAKE_WANT[MediaKind.VIDEO])):
+        for pattern in rules:
+            match = pattern.match(text)
+            if match:
+                generic = _VID_GENERIC if kind is MediaKind.VIDEO else _IMG_GENERIC
+                return MediaRoute(kind, _noun_prompt(match, generic))
     match = _ANIMATE.match(text)
     if match and not _IT.match(match.group("rest")):
         return MediaRoute(MediaKind.VIDEO, _clean(match.group("rest")))
-    match = _MAKE_SONG.match(text) or _WANT_SONG.match(text)
-    if match:
+    make_song, want_song = _MAKE_WANT[MediaKind.MUSIC]
+    match = make_song.match(text) or want_song.match(text)
+    if match:  # a song keeps its whole noun phrase: "a sad jazz song about rain"
         return MediaRoute(MediaKind.MUSIC, _clean(text[match.start("np") :]))
     return None
 
