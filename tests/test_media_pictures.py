@@ -4,6 +4,7 @@ fake providers; missing or wrong pictures get a sentence saying what is needed a
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
@@ -296,3 +297,46 @@ async def test_by_voice_in_chinese(server, fake):
     assert fake.sent("/mj/submit/describe")[0].json["base64"] == data_url(SCENE)
     assert done["animate"]["text"] == "好的，正在把图片做成视频。"
     assert done["describe"]["tts_voice"] == "cmn-latn-pinyin"  # a Chinese voice, never Piper's English
+
+
+async def test_realtime_clients_attach_pictures_as_input_image_parts(server, fake):
+    """OpenAI Realtime's way (`input_image` parts of a user item, as data URLs) takes the native path:
+    stored as uploads, attached, then "blend these" + response.create reaches /mj/submit/blend."""
+    import websockets
+
+    async def next_of(ws, kind: str) -> dict:  # type: ignore[no-untyped-def]
+        while (event := json.loads(await asyncio.wait_for(ws.recv(), 60)))["type"] != kind:
+            pass
+        return event
+
+    def user_item(*parts: dict) -> str:
+        return json.dumps({"type": "conversation.item.create", "event_id": "evt_pic",
+                           "item": {"type": "message", "role": "user", "content": list(parts)}})
+
+    async with websockets.connect(f"ws://127.0.0.1:{server.thread.port}/v1/realtime?model=t") as ws:
+        await next_of(ws, "session.created")
+        await ws.send(user_item({"type": "input_text", "text": "Blend these two pictures together."},
+                                {"type": "input_image", "image_url": data_url(FACE)},
+                                {"type": "input_image", "image_url": data_url(SCENE)}))
+        added = (await next_of(ws, "conversation.item.added"))["item"]
+        await ws.send(json.dumps({"type": "response.create"}))
+        said = (await next_of(ws, "response.done"))["response"]
+        ready = (await next_of(ws, "response.done"))["response"]  # the job's completion, said unprompted
+        # Pictures we do not take are refused with the reason, and nothing is attached or stored.
+        await ws.send(user_item({"type": "input_image", "image_url": data_url(b"not a picture")}))
+        not_image = (await next_of(ws, "error"))["error"]
+        await ws.send(user_item({"type": "input_image", "image_url": "https://example.com/a.png"}))
+        a_link = (await next_of(ws, "error"))["error"]
+    pictures = [p["image_url"] for p in added["content"] if p["type"] == "input_image"]
+    assert len(pictures) == 2 and all(url.startswith("/media/files/uploads/") for url in pictures), added
+    assert said["output"][0]["content"][0]["transcript"] == "Okay, blending your pictures."
+    assert ready["status"] == "completed"
+    assert fake.sent("/mj/submit/blend")[-1].json["base64Array"] == [data_url(FACE), data_url(SCENE)]
+    async with httpx.AsyncClient(base_url=server.http) as http:
+        jobs = (await http.get("/api/jobs")).json()["jobs"]
+        served = await http.get(pictures[0])
+    blend = next(j for j in jobs if j["action"] == "blend")
+    assert blend["status"] == "succeeded" and blend["result_urls"]
+    assert served.status_code == 200 and served.content == FACE
+    assert (not_image["code"], not_image["event_id"]) == ("unsupported_image", "evt_pic")
+    assert a_link["code"] == "unsupported_image" and "data URL" in a_link["message"]

@@ -30,14 +30,15 @@ from .media.service import ALL_OWNERS, MediaService
 from .metrics import ServerMetrics
 from .scheduler import SttScheduler
 from .security import SecurityMiddleware, check_exposure, install_log_redaction
+from .server_state import ServerState, server_state
 from .settings import Settings, get_settings
 from .store import StoreError
 
 log = logging.getLogger(__name__)
 
 async def health(request: Request) -> JSONResponse:
-    state = request.app.state
-    engines: Engines | None = getattr(state, "engines", None)
+    state = server_state(request.app)
+    engines = state.engines
     database = state.backends.status()
     body: dict[str, Any] = {
         "status": "loading" if engines is None else "ok" if database["status"] == "ok" else "degraded",
@@ -87,9 +88,9 @@ async def metrics(request: Request) -> Response:
     """Prometheus text format: the server's own metrics, then its sessions' turns (once engines loaded)."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-    state = request.app.state
+    state = server_state(request.app)
     body = generate_latest(state.server_metrics.registry)
-    engines: Engines | None = getattr(state, "engines", None)
+    engines = state.engines
     if engines is not None:
         body += generate_latest(engines.metrics.registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
@@ -97,8 +98,8 @@ async def metrics(request: Request) -> Response:
 
 def _gauges(app: Starlette) -> dict[str, Any]:
     """Gauges read at scrape time from what the app already tracks."""
-    state = app.state
-    engines: Engines | None = getattr(state, "engines", None)
+    state = server_state(app)
+    engines = state.engines
     load = engines.load() if engines is not None else {}
     stt = load.get("stt") or {}
     return {
@@ -124,10 +125,10 @@ async def _count_media_events(media: MediaService, server_metrics: ServerMetrics
 
 async def drain_sessions(app: Starlette, timeout: float) -> None:
     """Shutdown, step one: every session finishes what it is saying (bounded), then its door closes."""
-    wyoming: WyomingDoor | None = getattr(app.state, "wyoming", None)
-    if wyoming is not None:
-        wyoming.stop_listening()
-    sessions = list(app.state.sessions)  # every door's connections, Wyoming's too (doors/socket.py)
+    state = server_state(app)
+    if state.wyoming is not None:
+        state.wyoming.stop_listening()
+    sessions = list(state.sessions)  # every door's connections, Wyoming's too (doors/socket.py)
     if sessions:
         log.info("shutting down: letting %d sessions finish their turns (up to %g s)", len(sessions), timeout)
     await asyncio.gather(*(s.drain(timeout) for s in sessions), return_exceptions=True)
@@ -153,20 +154,20 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.settings = settings
-        app.state.sessions = set()
+        state = server_state(app)
+        state.sessions = set()
         install_log_redaction()
         # Loading models takes seconds of CPU; a thread keeps the loop responsive meanwhile.
-        app.state.engines = engines or await asyncio.to_thread(load_engines, settings)
-        app.state.store = await backends.start()
+        state.engines = loaded = engines or await asyncio.to_thread(load_engines, settings)
+        state.store = await backends.start()
         await media.start()
         media_counter = asyncio.create_task(_count_media_events(media, server_metrics), name="media-metrics")
         for line in media.providers.log_lines():
             log.info("media: %s", line)
-        app.state.wyoming = wyoming = WyomingDoor(settings, app.state) if settings.wyoming_uri else None
+        wyoming = WyomingDoor(settings, state) if settings.wyoming_uri else None
         if wyoming is not None:
             await wyoming.start()
-            app.state.wyoming_port = wyoming.port
+            state.wyoming, state.wyoming_port = wyoming, wyoming.port
         log.info("voicechat %s ready", __version__)
         try:
             yield
@@ -176,8 +177,8 @@ def create_app(
             media_counter.cancel()
             await media.stop()
             await backends.close()
-            if isinstance(app.state.engines.stt, SttScheduler):
-                await app.state.engines.stt.close()
+            if isinstance(loaded.stt, SttScheduler):
+                await loaded.stt.close()
 
     (files_dir / "uploads").mkdir(parents=True, exist_ok=True)
     routes: list[Any] = [
@@ -198,10 +199,6 @@ def create_app(
                     middleware=[Middleware(SecurityMiddleware, settings=settings,
                                            on_refusal=server_metrics.refused)],
                     exception_handlers={HTTPException: http_error, StoreError: store_unavailable})
-    app.state.server_metrics = server_metrics
-    app.state.settings = settings
-    app.state.sessions = set()
-    app.state.media = media
-    app.state.backends = backends
-    app.state.uploads_dir = files_dir / "uploads"
+    app.state = ServerState(settings=settings, media=media, uploads_dir=files_dir / "uploads",  # type: ignore[assignment]
+                            server_metrics=server_metrics, backends=backends)
     return app

@@ -60,6 +60,11 @@ class History(Generic[H]):
         self._entries.append(entry)
         del self._entries[: -self.max_entries]
 
+    def unanswered(self) -> str | None:
+        """The user's newest message, if nothing has answered it yet (a Realtime `response.create`)."""
+        last = self._entries[-1] if self._entries else None
+        return last.text if last is not None and last.role == "user" else None
+
     def remove(self, turn_id: str, role: str) -> bool:
         """Forget one message (a Realtime `conversation.item.delete`)."""
         for index, entry in enumerate(self._entries):

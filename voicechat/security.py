@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .events import openai_error
+from .server_state import server_state
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -159,7 +160,7 @@ class SecurityMiddleware:
         if self.sessions >= self.settings.max_sessions:
             await self._refuse_ws(send, 1013, "server full; try again later")
             return
-        engines = getattr(getattr(scope.get("app"), "state", None), "engines", None)
+        engines = server_state(scope["app"]).engines
         if engines is not None and (reason := engines.overloaded()):
             await self._refuse_ws(send, 1013, f"{reason}; try again later")
             return

@@ -255,6 +255,11 @@ class Turn:
             await self._reply(_said(self.item.notice), remember=True)
             return
         if self.item.reply_only:
+            # A typed item answered by hand ("blend these two pictures", then response.create) is a media
+            # request like any other: routed as a text turn would be.
+            asked = session.history.unanswered()
+            if asked and not self.item.instructions and await self._media(asked, remember=True):
+                return
             prompt = self.item.instructions or session.config.system_prompt
             reply = session.engines.chat.stream(session.history.for_model(prompt))
             await self._reply(self._text_only(reply), remember=True)
@@ -278,14 +283,9 @@ class Turn:
             return
         self.language = reply_language(session.config.language,
                                        self.transcript.language if self.transcript else None, self.user_text)
-        bridge = session.media_bridge
-        routed = self.item.action or (await bridge.route(self.user_text) if bridge else None)
-        if routed is not None and bridge is not None:
-            await self._confirmed()  # a media job costs money: never on a guess
-            line, job = await bridge.run(routed)
-            self.media_job_id = job.id if job else None
-            await self._reply(_said(line), remember=self.item.action is None)
+        if await self._media(self.user_text, remember=self.item.action is None):
             return
+        bridge = session.media_bridge
         chat = session.engines.chat
         if chat.remote and not session.settings.speculate_remote_chat:
             await self._confirmed()  # a remote model's reply is a paid call: never for a guess
@@ -295,6 +295,18 @@ class Turn:
             await self._reply(self._with_tools(chat.stream(messages, tools=MEDIA_TOOLS)), remember=True)
         else:
             await self._reply(self._text_only(chat.stream(messages)), remember=True)
+
+    async def _media(self, text: str, remember: bool) -> bool:
+        """Run the media request `text` (or the pressed button) makes, if any, and say its line."""
+        bridge = self.session.media_bridge
+        routed = self.item.action or (await bridge.route(text) if bridge else None)
+        if routed is None or bridge is None:
+            return False
+        await self._confirmed()  # a media job costs money: never on a guess
+        line, job = await bridge.run(routed)
+        self.media_job_id = job.id if job else None
+        await self._reply(_said(line), remember=remember)
+        return True
 
     async def _with_tools(self, stream: AsyncIterator[str | ToolCall]) -> AsyncIterator[str]:
         """Text as it comes; a media tool call becomes the job's acknowledgement, said like any text."""

@@ -9,13 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from ..engines import Engines
+from ..server_state import ServerState
 from ..session import Output, Session
 
 
-def new_session(state: Any, *, door: str, output: Output, owner: str = "local",
+def new_session(state: ServerState, *, door: str, output: Output, owner: str = "local",
                 engines: Engines | None = None, **fields: Any) -> Session:
     """A Session on the server's shared engines, store and media (`engines` replaces them, e.g. a
     text-only set); `fields` are Session fields a door sets itself (a resumed conversation's `id`)."""
-    return Session(engines=engines or state.engines, settings=state.settings, output=output,
+    return Session(engines=engines or state.loaded_engines(), settings=state.settings, output=output,
                    media=state.media, store=state.store, uploads_dir=state.uploads_dir, door=door,
                    owner=owner, **fields)

@@ -3,7 +3,6 @@ Viggle dance templates the page lists."""
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from starlette.requests import Request
@@ -12,17 +11,10 @@ from starlette.routing import Route
 
 from ..events import openai_error
 from ..media.pictures import template_name
-from ..media.providers.base import ProviderError
+from ..media.providers.base import ListsTemplates, ProviderError
+from ..media.uploads import MAX_UPLOAD_BYTES, UploadRefused, save_upload
 from ..security import principal_user
-
-MAX_UPLOAD_BYTES = 10 << 20
-# Magic numbers, so a file is accepted for what it is, not for the name or type the client claims.
-_IMAGE_SIGNATURES = {
-    b"\x89PNG\r\n\x1a\n": "png",
-    b"\xff\xd8\xff": "jpg",
-    b"GIF87a": "gif",
-    b"GIF89a": "gif",
-}
+from ..server_state import server_state
 
 
 def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -60,15 +52,6 @@ async def get_job(request: Request) -> JSONResponse:
     return JSONResponse(job.to_public_dict())
 
 
-def _image_type(data: bytes) -> str | None:
-    for signature, ext in _IMAGE_SIGNATURES.items():
-        if data.startswith(signature):
-            return ext
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    return None
-
-
 async def upload(request: Request) -> JSONResponse:
     """Store a reference image (face swap, blend, Viggle, image to video); answer its id and URL."""
     length = int(request.headers.get("content-length") or 0)
@@ -82,27 +65,24 @@ async def upload(request: Request) -> JSONResponse:
     if field is None or isinstance(field, str):
         return error(400, "invalid_upload", "send multipart/form-data with one `file` field")
     data = await field.read(MAX_UPLOAD_BYTES + 1)
-    if len(data) > MAX_UPLOAD_BYTES:
-        return error(413, "upload_too_large", f"uploads are limited to {MAX_UPLOAD_BYTES >> 20} MB")
-    ext = _image_type(data)
-    if ext is None:
-        return error(415, "unsupported_image", "only PNG, JPEG, GIF and WebP images are accepted")
-    upload_id = secrets.token_hex(12)
-    (request.app.state.uploads_dir / f"{upload_id}.{ext}").write_bytes(data)
-    prefix = request.app.state.media.files_url_prefix
-    return JSONResponse({"id": upload_id, "url": f"{prefix}/uploads/{upload_id}.{ext}", "bytes": len(data)},
+    state = server_state(request.app)
+    try:
+        saved = save_upload(state.uploads_dir, data)
+    except UploadRefused as exc:
+        return error(exc.status, exc.code, exc.message)
+    prefix = state.media.files_url_prefix
+    return JSONResponse({"id": saved.id, "url": f"{prefix}/uploads/{saved.filename}", "bytes": saved.size},
                         status_code=201)
 
 
 async def viggle_templates(request: Request) -> JSONResponse:
     """The provider's dance templates: what "make this person dance like …" can name."""
-    viggle = request.app.state.media.providers.get("viggle")
-    listing = getattr(viggle, "templates", None)
-    if listing is None:
+    viggle = server_state(request.app).media.providers.get("viggle")
+    if not isinstance(viggle, ListsTemplates):
         message = "Viggle is not set up; set VIGGLE_SERVER (or VOICECHAT_MEDIA_GATEWAY)"
         return error(404, "not_configured", message)
     try:
-        templates = await listing()
+        templates = await viggle.templates()
     except ProviderError as exc:
         return error(502, exc.code, exc.message)
     listed = [

@@ -23,7 +23,7 @@ from ..client_events import EventError
 from ..session import Session, SessionError
 from ..turn import TurnInput
 from . import realtime_client as rc
-from .realtime_client import REALTIME
+from .realtime_client import REALTIME, attach_pictures
 from .realtime_events import RealtimeFormat, session_object, session_update_from
 from .socket import Write, serve_websocket
 
@@ -93,14 +93,15 @@ class RealtimeTranslator:
                                   "event_id": event_id})
 
     def item(self, item_id: str, role: str, status: str, text: str = "",
-             typed: bool = False) -> dict[str, Any]:
+             typed: bool = False, pictures: tuple[str, ...] = ()) -> dict[str, Any]:
         if role == "user":
             part = {"type": "input_text", "text": text} if typed else \
                 {"type": "input_audio", "transcript": text or None}
         else:
             part = {"type": self.name("output_audio", "audio"), "transcript": text}
+        images = [{"type": "input_image", "image_url": url} for url in pictures]
         return {"id": item_id, "object": "realtime.item", "type": "message", "status": status, "role": role,
-                "content": [part]}
+                "content": [part, *images] if text or not images else images}
 
     def announce(self, item: dict[str, Any]) -> None:
         previous = self.order[-1] if self.order else None
@@ -317,15 +318,20 @@ class RealtimeTranslator:
         item = event.item or {}
         if item.get("type", "message") != "message" or item.get("role") != "user":
             raise SessionError("unsupported_item", "only user messages can be added to the conversation")
-        text = " ".join(p.get("text") or p.get("transcript") or "" for p in item.get("content", [])).strip()
-        if not text:
-            raise SessionError("invalid_event", "the item has no text")
+        parts = [p for p in item.get("content", []) if isinstance(p, dict)]
+        images = [p.get("image_url") for p in parts if p.get("type") == "input_image"]
+        text = " ".join(p.get("text") or p.get("transcript") or "" for p in parts
+                        if p.get("type") != "input_image").strip()
+        if not text and not images:
+            raise SessionError("invalid_event", "the item has no text and no picture")
+        pictures = await attach_pictures(self.session, images) if images else ()
         item_id = item.get("id") or new_id("item")
         self.typed_items.add(item_id)
-        announced = self.item(item_id, "user", "completed", text, typed=True)
+        announced = self.item(item_id, "user", "completed", text, typed=True, pictures=pictures)
         self.announce(announced)
         self.item_done(announced)
-        self.pending[item_id] = self.session.add_text(text, respond=False)
+        if text:  # pictures alone wait for the request that uses them; they are not chat
+            self.pending[item_id] = self.session.add_text(text, respond=False)
 
     @REALTIME.handles(rc.ConversationItemRetrieve)
     async def _client_conversation_item_retrieve(self, event: rc.ConversationItemRetrieve) -> None:

@@ -1,15 +1,21 @@
 """OpenAI Realtime client events as dataclasses in one registry (`REALTIME`), the same kind as the native
 one (voicechat/client_events.py). The translator in doors/realtime.py registers one handler per class.
+Pictures in a user item (`input_image` parts) take the native door's path: stored as uploads, attached.
 
 docs/realtime.md lists what is served; a test keeps that list and this registry the same.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+from .. import client_events as native
 from ..client_events import ClientEvent, EventRegistry
+from ..media.bridge import MAX_ATTACHMENTS
+from ..media.uploads import UploadRefused, save_data_url
+from ..session import Session, SessionError
 
 REALTIME: EventRegistry[Any] = EventRegistry("realtime")
 
@@ -80,3 +86,22 @@ class ResponseCreate(RealtimeEvent):
 @dataclass
 class ResponseCancel(RealtimeEvent):
     response_id: str | None = None
+
+
+async def attach_pictures(session: Session, urls: list[Any]) -> tuple[str, ...]:
+    """`input_image` data URLs stored as uploads and attached to the session's next media request, the
+    same as `POST /api/uploads` + `media.attach` on the native door; their file URLs, for the echoed item."""
+    media = session.media
+    if media is None or session.uploads_dir is None:
+        raise SessionError("media_unavailable", "media generation is not enabled on this server")
+    if len(urls) > MAX_ATTACHMENTS:
+        raise SessionError("invalid_event", f"at most {MAX_ATTACHMENTS} pictures can be attached")
+    if not all(isinstance(url, str) for url in urls):
+        raise SessionError("invalid_event", "an `input_image` part needs `image_url`, a data URL")
+    folder = session.uploads_dir
+    try:
+        saved = [await asyncio.to_thread(save_data_url, folder, url) for url in urls]
+    except UploadRefused as exc:
+        raise SessionError(exc.code, exc.message) from None
+    await session.handle(native.MediaAttach([upload.id for upload in saved]))
+    return tuple(f"{media.files_url_prefix}/uploads/{upload.filename}" for upload in saved)

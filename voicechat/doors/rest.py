@@ -12,7 +12,6 @@ import functools
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from starlette.datastructures import UploadFile
@@ -21,9 +20,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from ..audio import resample_pcm16, wav_bytes
+from ..capabilities import chat_model_name, voice_name
 from ..codecs import UndecodableAudio, change_tempo, decode_audio, encode_mp3
 from ..engines import Engines
 from ..events import openai_error
+from ..server_state import NotLoaded, server_state
 from ..settings import Settings
 from ..stt import Transcript
 from ..tts import TTSError
@@ -67,10 +68,11 @@ def _answers_in_openai_shape(
 
 
 def _state(request: Request) -> tuple[Settings, Engines]:
-    engines = getattr(request.app.state, "engines", None)
-    if engines is None:
-        raise ApiError(503, "the server is still loading its models", code="loading")
-    return request.app.state.settings, engines
+    state = server_state(request.app)
+    try:
+        return state.settings, state.loaded_engines()
+    except NotLoaded as exc:
+        raise ApiError(503, str(exc), code="loading") from None
 
 
 # --- transcriptions -----------------------------------------------------------------------------
@@ -255,11 +257,8 @@ def served_models(settings: Settings, engines: Engines) -> list[dict[str, Any]]:
               model("tts-1", "tts", engines.tts.description),
               model("tts-1-hd", "tts", engines.tts.description)]
     for engine in engines.tts.engines:
-        voice = getattr(engine, "voice_name", None) or getattr(engine, "voice", None) or engine.name
-        models.append(model(f"{engine.name}:{voice}", "tts_voice", engine.description))
-    source = getattr(engines.chat, "source", None)  # a local GGUF: its file name
-    chat_name = getattr(engines.chat, "model", None) or (Path(source.path).name if source else "local")
-    models.append(model(str(chat_name), "chat", engines.chat.description))
+        models.append(model(f"{engine.name}:{voice_name(engine)}", "tts_voice", engine.description))
+    models.append(model(chat_model_name(engines.chat), "chat", engines.chat.description))
     return models
 
 

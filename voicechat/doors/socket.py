@@ -20,6 +20,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from ..resume import ResumeRefused, load, restore
 from ..security import principal_user
+from ..server_state import Served, ServerState, server_state
 from ..session import Output, SessionError
 from . import new_session
 
@@ -84,20 +85,6 @@ class Transport(Protocol):
         ...
 
 
-class Served(Protocol):
-    """What the loop keeps alive for a connection: a Session, or a door's own request tracker."""
-
-    id: str
-    stop_requested: asyncio.Event  # drained: the door should close now
-    closed: asyncio.Event  # set once the connection is closed
-
-    async def start(self) -> None: ...
-
-    async def drain(self, timeout: float) -> bool: ...
-
-    async def close(self) -> None: ...
-
-
 class Translation(Protocol):
     """A door's wire format around the shared loop."""
 
@@ -129,7 +116,7 @@ MakeTranslation = Callable[[Any, Write], Translation]
 _GONE = (WebSocketDisconnect, ConnectionError, asyncio.IncompleteReadError)
 
 
-async def serve(transport: Transport, state: Any, door: str, open_served: OpenServed,
+async def serve(transport: Transport, state: ServerState, door: str, open_served: OpenServed,
                 make: MakeTranslation) -> None:
     """Serve one client of `door` for the life of its connection."""
     settings = state.settings
@@ -193,7 +180,7 @@ async def serve(transport: Transport, state: Any, door: str, open_served: OpenSe
         await _goodbye(state, transport, served, outbox, writer, close_code, close_reason)
 
 
-async def _goodbye(state: Any, transport: Transport, served: Served, outbox: asyncio.Queue[Any],
+async def _goodbye(state: ServerState, transport: Transport, served: Served, outbox: asyncio.Queue[Any],
                    writer: asyncio.Task[None], code: int, reason: str | None) -> None:
     """The same goodbye for every door: stop the session, flush what it said, close, tell drain."""
     state.sessions.discard(served)
@@ -253,7 +240,7 @@ async def serve_websocket(websocket: WebSocket, door: str, make: MakeTranslation
     `resumable`: `?conversation_id=` continues that stored conversation (its owner only, on any node);
     a refusal closes with 4403 (another user's) or 4404 (unknown) before any session starts.
     """
-    state = websocket.app.state
+    state = server_state(websocket.app)
     owner = principal_user(websocket.state)
     transport = WebSocketTransport(websocket, subprotocol)
     resumed: dict[str, Any] | None = None

@@ -41,8 +41,10 @@ from wyoming.wake import Detect
 
 from .. import __version__, client_events
 from ..audio import resample_pcm16
+from ..capabilities import chat_model_name, voice_name
 from ..engines import Engines
 from ..sentences import SentenceChunker
+from ..server_state import ServerState
 from ..session import Session, SessionError
 from ..settings import Settings
 from ..stt import ignore_reason
@@ -78,10 +80,10 @@ class _TextOnly:
 class WyomingDoor:
     """Listens on a `tcp://host:port` or `unix://path` URI; `port` is the bound port (0 picks one)."""
 
-    def __init__(self, settings: Settings, state: Any) -> None:
+    def __init__(self, settings: Settings, state: ServerState) -> None:
         self.settings = settings
         self.state = state
-        self.engines: Engines = state.engines
+        self.engines: Engines = state.loaded_engines()
         self.text_engines = dataclasses.replace(
             self.engines, tts=FallbackTTS([_TextOnly()], settings.tts_retry_s)  # type: ignore[list-item]
         )
@@ -151,11 +153,11 @@ class WyomingDoor:
         s, engines = self.settings, self.engines
         languages = _stt_languages(engines)
         spoken = [s.language] if s.language != "auto" else ["en"]
-        voices = [TtsVoice(name=_voice_name(engine), attribution=ATTRIBUTION, installed=True,
+        voices = [TtsVoice(name=voice_name(engine), attribution=ATTRIBUTION, installed=True,
                            description=engine.description, version=None, languages=spoken)
                   for engine in engines.tts.engines]  # fmt: skip
         stt_model = s.stt_remote_model if s.stt_url else s.stt_model
-        chat_model = getattr(engines.chat, "model", None) or "local"
+        chat_model = chat_model_name(engines.chat)
         return Info(
             asr=[AsrProgram(name="voicechat-stt", attribution=ATTRIBUTION, installed=True,
                             description=engines.stt.description, version=__version__,
@@ -199,10 +201,6 @@ def _stt_languages(engines: Engines) -> list[str]:
     from faster_whisper.tokenizer import _LANGUAGE_CODES
 
     return list(_LANGUAGE_CODES)
-
-
-def _voice_name(engine: Any) -> str:
-    return str(getattr(engine, "voice_name", None) or getattr(engine, "voice", None) or engine.name)
 
 
 class WyomingTranslation:

@@ -60,6 +60,13 @@ class MediaProvider(Protocol):
     async def aclose(self) -> None: ...
 
 
+@runtime_checkable
+class ListsTemplates(Protocol):
+    """A provider with a catalogue a request can name things from (Viggle's dance templates)."""
+
+    async def templates(self, keyword: str = "") -> list[dict[str, Any]]: ...
+
+
 def strip_data_url(value: str) -> str:
     """`data:image/png;base64,AAAA` -> `AAAA` (some providers want raw base64)."""
     return value.split(",", 1)[1] if value.startswith("data:") and "," in value else value
