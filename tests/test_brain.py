@@ -9,7 +9,7 @@ import re
 
 from tests.conftest import make_settings
 from tests.wsclient import NativeClient
-from voicechat.llm import LocalChat, available_cores
+from voicechat.llm import EXAMPLES, LocalChat, available_cores
 from voicechat.sentences import SentenceChunker
 
 # (question, any of these in the reply means right): facts a half-billion-parameter model should know.
@@ -78,11 +78,26 @@ def test_the_local_model_writes_with_every_core_the_server_may_use():
 
 async def test_a_long_conversation_still_fits_the_context_with_the_examples_before_it():
     # The examples come before every conversation: dropping old turns must leave room for them too.
-    chat = LocalChat(make_settings(local_model="tiny", local_context=512, chat_max_tokens=64))
+    settings = make_settings(local_model="tiny", local_context=512, chat_max_tokens=64)
+    chat = LocalChat(settings)
     turn = "Tell me again about the weather in the mountains near the old village by the lake. " * 3
-    history: list[dict[str, str]] = [{"role": "system", "content": "You are a voice assistant."}]
+    history: list[dict[str, str]] = [{"role": "system", "content": settings.system_prompt}]
     for _ in range(12):  # far more than 512 tokens in all
         history += [{"role": "user", "content": turn}, {"role": "assistant", "content": "It is sunny."}]
     history.append({"role": "user", "content": "What is the capital of France?"})
     written = "".join([piece async for piece in chat.stream(history)])
     assert written.strip()
+
+
+def test_the_examples_go_only_before_the_servers_own_system_prompt():
+    # A session's own persona gets no examples (they would make every such prompt a cold one); the
+    # default prompt, also when told the reply language, gets them after it.
+    settings = make_settings(local_model="tiny")
+    chat = LocalChat(settings)
+    question = {"role": "user", "content": "What is the capital of France?"}
+    persona = chat._prompt([{"role": "system", "content": "You are a terse pirate."}, question])
+    assert [m["role"] for m in persona] == ["system", "user"]
+    for system in (settings.system_prompt, settings.system_prompt + "\n\nThe user speaks Chinese."):
+        default = chat._prompt([{"role": "system", "content": system}, question])
+        assert len(default) == 2 + 2 * len(EXAMPLES)
+        assert default[1]["content"] == EXAMPLES[0][0] and default[-1] == question

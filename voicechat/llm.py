@@ -360,9 +360,15 @@ class LocalChat:
         return None
 
     def _prompt(self, messages: list[Message]) -> list[Message]:
-        """The conversation that fits, with the examples after its system prompt (where there is one)."""
+        """The conversation that fits, with the examples after its system prompt when that is the server's.
+
+        A session's own system prompt (a persona, a task) gets no examples: they were written for the
+        default assistant, and its prefix is not the cached one, so the examples would cost a cold prompt
+        (about 3.4 s instead of 1 s on 2 cores, bench/brain.py --cold) on every such conversation.
+        """
         kept = self._fit(messages)
-        if not self._examples or not kept or kept[0].get("role") != "system":
+        system = str(kept[0].get("content", "")) if kept and kept[0].get("role") == "system" else None
+        if not self._examples or system is None or not system.startswith(self._system_prompt):
             return kept
         return [kept[0], *self._examples, *kept[1:]]
 
