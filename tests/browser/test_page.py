@@ -423,3 +423,28 @@ def test_refused_origin_is_explained_and_not_retried(make_page, server):
     page.wait_for_state("ready")
     assert len(sockets) == 2
     assert not page.errors
+
+
+def test_the_wake_word_is_chosen_in_settings_and_the_page_says_what_to_say(make_page, server):
+    page = make_page(server.http + "/")
+    page.open()
+    page.page.get_by_role("radio", name="Hands-free").check()
+    page.wait("() => window.voicechat.session.turn_mode === 'vad'")
+    assert page.page.locator("#status-text").inner_text() == "Listening for speech"
+
+    page.page.get_by_role("button", name="Settings").click()
+    page.page.get_by_label("Wake word").select_option("hey_jarvis")
+    page.page.get_by_role("button", name="Save").click()
+    page.wait("() => window.voicechat.session.wake_word === 'hey_jarvis'")
+    page.wait("() => document.querySelector('#status-text').textContent === 'Say “Hey Jarvis” to talk'")
+
+    page.page.reload()  # kept in this browser, and sent again to the new session
+    page.wait_for_state("ready")
+    page.wait("() => window.voicechat.session.wake_word === 'hey_jarvis'")
+    page.page.get_by_role("button", name="Settings").click()
+    assert page.page.get_by_label("Wake word").input_value() == "hey_jarvis"
+    page.page.get_by_label("Wake word").select_option("off")
+    page.page.get_by_role("button", name="Save").click()
+    page.wait("() => window.voicechat.session.wake_word === null")
+    page.wait("() => document.querySelector('#status-text').textContent === 'Listening for speech'")
+    assert not page.errors

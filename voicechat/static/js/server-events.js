@@ -28,6 +28,7 @@ const HANDLERS = {
   ready(event) {
     app.ready = event;
     app.session = event.session;
+    app.wakeArmed = Boolean(event.session?.wake_word); // a hands-free session starts armed
     if (app.everReady) {
       conversation.note(event.resumed ? 'Reconnected. The conversation continues.'
         : 'Reconnected. This is a new session: the server starts afresh.');
@@ -43,8 +44,17 @@ const HANDLERS = {
     uploads.connected();
   },
   'session.updated'(event) {
+    if ((event.session?.wake_word || null) !== (app.session?.wake_word || null)) {
+      app.wakeArmed = Boolean(event.session?.wake_word);
+    }
     app.session = event.session;
     showServerInfo();
+  },
+  'wake.detected'() {
+    app.wakeArmed = false;
+  },
+  'wake.armed'() {
+    app.wakeArmed = true;
   },
   'speech.started'() {
     app.speech = true;

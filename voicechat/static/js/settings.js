@@ -2,7 +2,8 @@
 // defaults change is followed unless the user chose otherwise.
 
 const KEY = 'voicechat.settings';
-const DEFAULTS = { mode: 'push_to_talk', voice: '', language: '', system_prompt: '' };
+// wake_word: '' = the server's default, 'off' = none, else a word the server has (hands-free only).
+const DEFAULTS = { mode: 'push_to_talk', voice: '', language: '', system_prompt: '', wake_word: '' };
 
 export function loadSettings() {
   try {
@@ -39,5 +40,13 @@ export function sessionUpdate(settings, serverDefaults = null) {
     else if (serverDefaults && serverDefaults[key] != null) session[key] = serverDefaults[key];
     else if (serverDefaults && key === 'voice') session.voice = ''; // back to the language's own voice
   }
+  const wake = settings.wake_word.trim();
+  if (wake) session.wake_word = wake === 'off' ? null : wake;
+  else if (serverDefaults && 'wake_word' in serverDefaults) session.wake_word = serverDefaults.wake_word;
   return session;
+}
+
+/** `hey_jarvis` -> `Hey Jarvis`: how a wake word is said. */
+export function wakeName(word) {
+  return word.split('_').map((part) => part.charAt(0).toUpperCase() + part.slice(1)).join(' ');
 }

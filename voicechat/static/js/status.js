@@ -1,5 +1,6 @@
 // The banner and the status line: what the page is doing, rendered from the page state.
 
+import { wakeName } from './settings.js';
 import { TOUCH, app, engine, ui } from './state.js';
 
 // --- banner and status --------------------------------------------------------------------------
@@ -54,7 +55,9 @@ export function render() {
   let label = LABELS[current];
   if (current === 'listening') label = vad ? 'Hearing you…' : 'Listening… release to send';
   if (current === 'ready') {
-    label = !vad ? 'Ready' : app.paused ? 'Paused' : 'Listening for speech';
+    const wake = vad && app.wakeArmed && app.session?.wake_word;
+    label = !vad ? 'Ready' : app.paused ? 'Paused' : wake ? `Say “${wakeName(wake)}” to talk`
+      : 'Listening for speech';
   }
   if (ui.status.dataset.state !== current) {
     stateLog.push(current);
