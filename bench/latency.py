@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import benchkit  # noqa: I001  (first: puts the checkout on sys.path)
-import numpy as np
+from benchkit import pct
 
 from tests.speech import piper_speech, silence, wer
 from tests.wsclient import NativeClient
@@ -58,10 +58,6 @@ UTTERANCES = [
     "Who painted the Mona Lisa?",
 ]
 CHUNK_MS = 20
-
-
-def pct(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else float("nan")
 
 
 async def pipeline_turn(url: str, speech: bytes, rate: int = 16000) -> dict[str, Any]:
@@ -94,6 +90,14 @@ async def pipeline_turn(url: str, speech: bytes, rate: int = 16000) -> dict[str,
         await client.send_raw(audio[offset : offset + step])
         if offset < speech_end_byte <= offset + step:
             speech_end_at = time.perf_counter()
+        await pacer.wait(step)
+    # A microphone goes on delivering silence until the reply is done. The server counts silence in audio,
+    # not in wall time: when the smart-turn model calls a pause unfinished, the turn ends only after
+    # END_OF_TURN_MAX_MS (2.5 s) of it, longer than the tail above (a client that stopped there waited for
+    # ever: "Tell me a short joke about cats." did).
+    quiet = silence(CHUNK_MS, rate)
+    while not listener.done():
+        await client.send_raw(quiet)
         await pacer.wait(step)
     done = await listener
     deltas = "".join(e["delta"] for e in client.events if e["type"] == "reply.text.delta")
