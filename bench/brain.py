@@ -5,7 +5,8 @@ sentence limit; VOICECHAT_* variables in the environment apply, so a changed set
 fresh conversation: the system prompt and one user turn. Reported per model:
 
 - answers right on the `tune` and the `held` half of bench/brain_questions.py (facts, arithmetic, units,
-  definitions) and, with `--set all`, on bench/quality.py's 36 spoken questions typed;
+  definitions), on its `fresh` held-out set (written before the second round of tuning and never tuned on)
+  and, with `--set all`, on bench/quality.py's 36 spoken questions typed;
 - first token and first speakable piece (what the speech chunker hands to TTS first, as in a turn), from
   the call, p50 / p95; generation speed in tokens per second after the first token;
 - sentences and words per reply.
@@ -160,8 +161,8 @@ def main() -> None:
     parser.add_argument("--models", default="default", help="VOICECHAT_LOCAL_MODEL values, comma-separated")
     parser.add_argument("--set", choices=("brain", "spoken", "all"), default="all",
                         help="bench/brain_questions.py, bench/quality.py's spoken questions typed, or both")
-    parser.add_argument("--half", choices=("tune", "held", "both"), default="both",
-                        help="which half of bench/brain_questions.py")
+    parser.add_argument("--half", choices=("tune", "held", "fresh", "both"), default="both",
+                        help="which part of bench/brain_questions.py (`both`: all of them)")
     parser.add_argument("-n", type=int, default=0, help="only the first N questions (0 = all)")
     parser.add_argument("--cold", action="store_true", help="forget the cached prompt before every question")
     parser.add_argument("-q", "--quiet", action="store_true", help="no line per question")
