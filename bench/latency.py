@@ -91,14 +91,12 @@ async def pipeline_turn(url: str, speech: bytes, rate: int = 16000) -> dict[str,
         if offset < speech_end_byte <= offset + step:
             speech_end_at = time.perf_counter()
         await pacer.wait(step)
-    # A microphone goes on delivering silence until the reply is done. The server counts silence in audio,
-    # not in wall time: when the smart-turn model calls a pause unfinished, the turn ends only after
-    # END_OF_TURN_MAX_MS (2.5 s) of it, longer than the tail above (a client that stopped there waited for
-    # ever: "Tell me a short joke about cats." did).
+    # Like a microphone, go on sending silence until the turn is done: a pause the end-of-turn model judged
+    # unfinished waits up to END_OF_TURN_MAX_MS of silence, longer than the tail above (the bench hung there).
     quiet = silence(CHUNK_MS, rate)
     while not listener.done():
         await client.send_raw(quiet)
-        await pacer.wait(step)
+        await pacer.wait(len(quiet))
     done = await listener
     deltas = "".join(e["delta"] for e in client.events if e["type"] == "reply.text.delta")
     await client.close()
