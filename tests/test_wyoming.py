@@ -202,12 +202,17 @@ async def test_audio_in_a_shape_we_cannot_read_is_refused_and_the_request_still_
         slow = (await read_until(client, "error"))[-1]
         await client.write_event(AudioStart(rate=16000, width=2, channels=0).event())
         shapeless = (await read_until(client, "error"))[-1]
+        # JSON's `true` is no sample rate (Python's bool is an int: it used to pass as rate 1)
+        await client.write_event(Event("audio-start", {"rate": True, "width": 2, "channels": 1}))
+        mistyped = (await read_until(client, "error"))[-1]
+        await client.write_event(AudioStart(rate=16000, width=2, channels=1).event())
         await client.write_event(AudioChunk(rate=16000, width=2, channels=1, audio=speech).event())
         await client.write_event(AudioStop().event())
         heard = Transcript.from_event((await read_until(client, "transcript"))[-1])
     assert odd.data["code"] == "bad_event" and "whole 2-byte samples" in odd.data["text"]
     assert slow.data["code"] == "bad_event" and "rate 1 Hz" in slow.data["text"]
     assert shapeless.data["code"] == "bad_event" and "channels 0" in shapeless.data["text"]
+    assert mistyped.data["code"] == "bad_event" and "wrong type" in mistyped.data["text"]
     assert wer("What is the capital of France?", heard.text) <= MAX_WER, heard.text
 
 

@@ -21,7 +21,7 @@ from .. import client_events as native
 from ..audio import g711_decode, g711_encode
 from ..client_events import EventError
 from ..session import Session, SessionError
-from ..turn import TurnInput
+from ..turn_input import TurnInput
 from . import realtime_client as rc
 from .realtime_client import REALTIME, attach_pictures
 from .realtime_events import (
