@@ -88,7 +88,9 @@ async def replies(models_dir: Path) -> None:
             if not name.startswith("q_"):
                 continue
             client = await NativeClient.connect(f"ws://127.0.0.1:{server.port}/ws")
-            await client.stream(pcm + silence(900))
+            # Longer than VOICECHAT_END_OF_TURN_MAX_MS (2.5 s): a question the end-of-turn model judges
+            # unfinished still ends (with 900 ms, nothing more came and the turn never ended).
+            await client.stream(pcm + silence(3000))
             heard = await client.find("transcript", timeout=120)
             done = await client.find("turn.done", timeout=180, turn_id=heard["turn_id"])
             await client.close()

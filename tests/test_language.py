@@ -52,11 +52,12 @@ async def test_a_spoken_chinese_question_is_answered_in_chinese_by_a_chinese_voi
     server = start_server(language="auto")
     client = await NativeClient.connect(server.ws)
     try:
-        await client.stream(silence(300) + zh_speech("q_capital") + silence(900))
+        # Trailing silence past VOICECHAT_END_OF_TURN_MAX_MS: a question judged unfinished still ends.
+        await client.stream(silence(300) + zh_speech("q_capital") + silence(3000))
         heard = await client.find("transcript")
         done = await client.find("turn.done", timeout=120, turn_id=heard["turn_id"])
         mark = len(client.events)
-        await client.stream(piper_speech("What is the capital of France?") + silence(900))
+        await client.stream(piper_speech("What is the capital of France?") + silence(3000))
         heard_en = await client.find("transcript", after=mark)
         done_en = await client.find("turn.done", timeout=120, after=mark, turn_id=heard_en["turn_id"])
     finally:
