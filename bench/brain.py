@@ -27,20 +27,16 @@ import json
 import os
 import re
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from benchkit import ROOT, count_sentences, pct  # noqa: I001  (first: puts the checkout on sys.path)
 
-import numpy as np  # noqa: E402
-
-from bench.brain_questions import QUESTIONS, Question  # noqa: E402
-from voicechat.llm import LocalChat  # noqa: E402
-from voicechat.sentences import SentenceChunker  # noqa: E402
-from voicechat.settings import Settings  # noqa: E402
+from bench.brain_questions import QUESTIONS, Question
+from voicechat.llm import LocalChat
+from voicechat.sentences import SentenceChunker
+from voicechat.settings import Settings
 
 
 def spoken_set() -> list[Question]:
@@ -59,15 +55,6 @@ def is_right(reply: str, keywords: tuple[str, ...]) -> bool:
     words = " " + re.sub(r"[^0-9a-z,]+", " ", reply.lower()).replace(",", " , ") + " "
     words = re.sub(r"(\d) , (\d)", r"\1,\2", words)  # 3,600 stays one number
     return any(f" {' '.join(re.sub(r'[^0-9a-z,]+', ' ', k).split())} " in words for k in keywords)
-
-
-def count_sentences(reply: str) -> int:
-    chunker = SentenceChunker(first_chunk_chars=10_000, max_chars=10_000)
-    return len(chunker.feed(reply) + chunker.flush())
-
-
-def pct(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else float("nan")
 
 
 async def ask(chat: LocalChat, settings: Settings, question: Question, cold: bool) -> dict[str, Any]:

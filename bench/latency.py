@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import benchkit  # noqa: I001  (first: puts the checkout on sys.path)
-import numpy as np
+from benchkit import pct
 
 from tests.speech import piper_speech, silence, wer
 from tests.wsclient import NativeClient
@@ -58,10 +58,6 @@ UTTERANCES = [
     "Who painted the Mona Lisa?",
 ]
 CHUNK_MS = 20
-
-
-def pct(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else float("nan")
 
 
 async def pipeline_turn(url: str, speech: bytes, rate: int = 16000) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import benchkit  # noqa: I001  (first: puts the checkout on sys.path)
 import numpy as np
+from benchkit import pct
 from latency import UTTERANCES
 
 from tests.speech import espeak_speech, piper_speech, silence
@@ -161,10 +162,6 @@ def run(pcm: bytes, row: Detector, whisper: WhisperSTT | None, check_ms: list[fl
                 ends.append((event.at_ms, segmenter.position_ms))
                 resumable_from = event.at_ms if event.reason == "end_of_turn" else None
     return ends
-
-
-def pct(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else float("nan")
 
 
 def main() -> None:
