@@ -1,5 +1,5 @@
 """What the bench scripts share: the checkout on sys.path, the shipped settings, one argument parser, the
-server's own segmenter configuration, and real servers on real engines.
+server's own segmenter configuration, real servers on real engines, and the figures (percentiles, sentences).
 
 A bench script runs as `python bench/<name>.py` (its folder is then first on sys.path, so `import benchkit`
 works) and imports this before anything from the checkout:
@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -25,10 +27,22 @@ if str(ROOT) not in sys.path:
 from tests.fakes.http import ServerThread  # noqa: E402
 from voicechat.app import create_app  # noqa: E402
 from voicechat.engines import Engines, load_engines  # noqa: E402
+from voicechat.sentences import SentenceChunker  # noqa: E402
 from voicechat.settings import Settings  # noqa: E402
 from voicechat.vad import SegmenterConfig, VoiceDetector  # noqa: E402
 
 MODELS = ROOT / "models"
+
+
+def pct(values: list[float], q: float) -> float:
+    """The `q`th percentile of `values` (NaN for none: a figure that could not be measured prints as nan)."""
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def count_sentences(reply: str) -> int:
+    """Sentences in a reply, as the server's speech chunker cuts them (no first-chunk or length cut)."""
+    chunker = SentenceChunker(first_chunk_chars=10_000, max_chars=10_000)
+    return len(chunker.feed(reply) + chunker.flush())
 
 
 def shipped(**overrides: Any) -> Settings:

@@ -5,7 +5,8 @@ sentence limit; VOICECHAT_* variables in the environment apply, so a changed set
 fresh conversation: the system prompt and one user turn. Reported per model:
 
 - answers right on the `tune` and the `held` half of bench/brain_questions.py (facts, arithmetic, units,
-  definitions) and, with `--set all`, on bench/quality.py's 36 spoken questions typed;
+  definitions), on its `fresh` held-out set (written before the second round of tuning and never tuned on)
+  and, with `--set all`, on bench/quality.py's 36 spoken questions typed;
 - first token and first speakable piece (what the speech chunker hands to TTS first, as in a turn), from
   the call, p50 / p95; generation speed in tokens per second after the first token;
 - sentences and words per reply.
@@ -26,20 +27,16 @@ import json
 import os
 import re
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from benchkit import ROOT, count_sentences, pct  # noqa: I001  (first: puts the checkout on sys.path)
 
-import numpy as np  # noqa: E402
-
-from bench.brain_questions import QUESTIONS, Question  # noqa: E402
-from voicechat.llm import LocalChat  # noqa: E402
-from voicechat.sentences import SentenceChunker  # noqa: E402
-from voicechat.settings import Settings  # noqa: E402
+from bench.brain_questions import QUESTIONS, Question
+from voicechat.llm import LocalChat
+from voicechat.sentences import SentenceChunker
+from voicechat.settings import Settings
 
 
 def spoken_set() -> list[Question]:
@@ -58,15 +55,6 @@ def is_right(reply: str, keywords: tuple[str, ...]) -> bool:
     words = " " + re.sub(r"[^0-9a-z,]+", " ", reply.lower()).replace(",", " , ") + " "
     words = re.sub(r"(\d) , (\d)", r"\1,\2", words)  # 3,600 stays one number
     return any(f" {' '.join(re.sub(r'[^0-9a-z,]+', ' ', k).split())} " in words for k in keywords)
-
-
-def count_sentences(reply: str) -> int:
-    chunker = SentenceChunker(first_chunk_chars=10_000, max_chars=10_000)
-    return len(chunker.feed(reply) + chunker.flush())
-
-
-def pct(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else float("nan")
 
 
 async def ask(chat: LocalChat, settings: Settings, question: Question, cold: bool) -> dict[str, Any]:
@@ -160,8 +148,8 @@ def main() -> None:
     parser.add_argument("--models", default="default", help="VOICECHAT_LOCAL_MODEL values, comma-separated")
     parser.add_argument("--set", choices=("brain", "spoken", "all"), default="all",
                         help="bench/brain_questions.py, bench/quality.py's spoken questions typed, or both")
-    parser.add_argument("--half", choices=("tune", "held", "both"), default="both",
-                        help="which half of bench/brain_questions.py")
+    parser.add_argument("--half", choices=("tune", "held", "fresh", "both"), default="both",
+                        help="which part of bench/brain_questions.py (`both`: all of them)")
     parser.add_argument("-n", type=int, default=0, help="only the first N questions (0 = all)")
     parser.add_argument("--cold", action="store_true", help="forget the cached prompt before every question")
     parser.add_argument("-q", "--quiet", action="store_true", help="no line per question")

@@ -93,9 +93,56 @@ _DEFINITIONS = [
     ("What is a shape with eight sides called?", ("octagon",)),
 ]
 
+# Written at the start of the 14:25 session, before any of that session's tuning ran, and never looked at
+# while tuning: a fresh held-out check, like the spoken set in difficulty (everyday facts a voice assistant
+# is asked), none of them in the spoken set, the two halves above or the example answers.
+_FRESH = [
+    ("What is the capital of China?", ("beijing",), "fact"),
+    ("What is the capital of Greece?", ("athens",), "fact"),
+    ("Who painted the ceiling of the Sistine Chapel?", ("michelangelo",), "fact"),
+    ("What planet do we live on?", ("earth",), "fact"),
+    ("How many legs does an insect have?", ("six", "6"), "fact"),
+    ("How many wheels does a bicycle have?", ("two", "2"), "fact"),
+    ("At what temperature in Fahrenheit does water boil?", ("212",), "fact"),
+    ("What color is the sky on a clear day?", ("blue",), "fact"),
+    ("Which animal is known for its very long neck?", ("giraffe", "giraffes"), "fact"),
+    ("What is the capital of Kenya?", ("nairobi",), "fact"),
+    ("What do caterpillars turn into?", ("butterfly", "butterflies", "moth", "moths"), "fact"),
+    ("What is the largest continent?", ("asia",), "fact"),
+    ("Who was the first president of the United States?", ("washington",), "fact"),
+    ("How many sides does a square have?", ("four", "4"), "fact"),
+    ("What is twenty plus thirty?", ("fifty", "50"), "arithmetic"),
+    ("What is nine minus three?", ("six", "6"), "arithmetic"),
+    ("What is four times six?", ("twenty four", "24"), "arithmetic"),
+    ("How many days are in a year?", ("365", "three hundred sixty five", "three hundred and sixty five"),
+     "units"),
+    ("What language do people speak in France?", ("french",), "fact"),
+    ("What is the currency of Japan?", ("yen",), "fact"),
+    ("What gas do plants take in from the air?", ("carbon dioxide", "co2"), "fact"),
+    ("Which ocean lies between Europe and North America?", ("atlantic",), "fact"),
+    ("What is the opposite of up?", ("down",), "definition"),
+    ("What do you call a baby sheep?", ("lamb", "lambs"), "definition"),
+    ("What color is a ripe banana?", ("yellow",), "fact"),
+    ("Who discovered penicillin?", ("fleming",), "fact"),
+    ("What is the capital of India?", ("delhi", "new delhi"), "fact"),
+    ("What is the smallest planet in our solar system?", ("mercury",), "fact"),
+    ("How many hours are in half a day?", ("twelve", "12"), "units"),
+    ("In which country is the Eiffel Tower?", ("france",), "fact"),
+    ("What is bread mainly made from?", ("flour", "wheat"), "fact"),
+    ("Which bird is a symbol of peace?", ("dove", "doves"), "fact"),
+    ("What is the largest organ of the human body?", ("skin",), "fact"),
+    ("How many strings does a standard guitar have?", ("six", "6"), "fact"),
+    ("What is the capital of Argentina?", ("buenos aires",), "fact"),
+    ("Which metal are most electrical wires made of?", ("copper",), "fact"),
+    ("How many planets are in our solar system?", ("eight", "8"), "fact"),
+    ("Which animal gives us wool?", ("sheep",), "fact"),
+    ("What is the capital of Mexico?", ("mexico city",), "fact"),
+    ("Which planet is famous for its rings?", ("saturn",), "fact"),
+]
+
 QUESTIONS: list[Question] = [
     Question(text, keywords, kind, "tune" if index % 2 == 0 else "held")
     for kind, group in (("fact", _FACTS), ("arithmetic", _ARITHMETIC), ("units", _UNITS),
                         ("definition", _DEFINITIONS))
     for index, (text, keywords) in enumerate(group)
-]
+] + [Question(text, keywords, kind, "fresh") for text, keywords, kind in _FRESH]

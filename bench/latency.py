@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import benchkit  # noqa: I001  (first: puts the checkout on sys.path)
-import numpy as np
+from benchkit import pct
 
 from tests.speech import piper_speech, silence, wer
 from tests.wsclient import NativeClient
@@ -58,10 +58,6 @@ UTTERANCES = [
     "Who painted the Mona Lisa?",
 ]
 CHUNK_MS = 20
-
-
-def pct(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else float("nan")
 
 
 async def pipeline_turn(url: str, speech: bytes, rate: int = 16000) -> dict[str, Any]:
@@ -95,6 +91,12 @@ async def pipeline_turn(url: str, speech: bytes, rate: int = 16000) -> dict[str,
         if offset < speech_end_byte <= offset + step:
             speech_end_at = time.perf_counter()
         await pacer.wait(step)
+    # Like a microphone, go on sending silence until the turn is done: a pause the end-of-turn model judged
+    # unfinished waits up to END_OF_TURN_MAX_MS of silence, longer than the tail above (the bench hung there).
+    quiet = silence(CHUNK_MS, rate)
+    while not listener.done():
+        await client.send_raw(quiet)
+        await pacer.wait(len(quiet))
     done = await listener
     deltas = "".join(e["delta"] for e in client.events if e["type"] == "reply.text.delta")
     await client.close()

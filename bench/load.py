@@ -21,16 +21,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import websockets
+from benchkit import ROOT, pct  # before the checkout's modules: puts it on sys.path
 
-import numpy as np  # noqa: E402
-import websockets  # noqa: E402
-
-from tests.process import ServerProcess  # noqa: E402
-from tests.speech import piper_speech, silence  # noqa: E402
-from tests.wsclient import NativeClient  # noqa: E402
-from voicechat.audio import Pacer  # noqa: E402
+from tests.process import ServerProcess
+from tests.speech import piper_speech, silence
+from tests.wsclient import NativeClient
+from voicechat.audio import Pacer
 
 SENTENCES = ["What is the capital of France?", "Turn off the bedroom lights.", "How tall is Mount Everest?",
              "What time is it in Tokyo?", "Tell me a short joke about cats.", "Who painted the Mona Lisa?"]
@@ -140,10 +137,6 @@ async def run(url: str, pid: int, clients: int, duration: float, every: float) -
     probe.cancel()
     out["samples"].append({"t": round(duration, 1), **sample(pid)})
     return out
-
-
-def pct(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else float("nan")
 
 
 def report(clients: int, out: dict[str, Any]) -> dict[str, Any]:

@@ -19,23 +19,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+from benchkit import pct  # noqa: I001  (first: puts the checkout on sys.path)
+from latency import UTTERANCES, pipeline_turn
+from speculation import LONGER
 
-from latency import UTTERANCES, pct, pipeline_turn  # noqa: E402
-from speculation import LONGER  # noqa: E402
-
-from tests.fakes.http import ServerThread  # noqa: E402
-from tests.fakes.openai_chat import FakeOpenAIChat  # noqa: E402
-from tests.speech import piper_speech  # noqa: E402
-from voicechat.app import create_app  # noqa: E402
-from voicechat.engines import load_engines  # noqa: E402
-from voicechat.settings import Settings  # noqa: E402
+from tests.fakes.http import ServerThread
+from tests.fakes.openai_chat import FakeOpenAIChat
+from tests.speech import piper_speech
+from voicechat.app import create_app
+from voicechat.engines import load_engines
+from voicechat.settings import Settings
 
 MODES = {
     # name: (speculate ms, ask the remote model for guesses)

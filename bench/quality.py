@@ -26,24 +26,19 @@ import json
 import os
 import re
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import jiwer
+from benchkit import ROOT, count_sentences, pct  # before the checkout's modules: puts it on sys.path
 
-import jiwer  # noqa: E402
-import numpy as np  # noqa: E402
-
-from tests.process import ServerProcess  # noqa: E402
-from tests.speech import espeak_speech, piper_speech, silence  # noqa: E402
-from tests.wsclient import NativeClient  # noqa: E402
-from voicechat.audio import resample_pcm16  # noqa: E402
-from voicechat.sentences import SentenceChunker  # noqa: E402
-from voicechat.stt import normalise  # noqa: E402
+from tests.process import ServerProcess
+from tests.speech import espeak_speech, piper_speech, silence
+from tests.wsclient import NativeClient
+from voicechat.audio import resample_pcm16
+from voicechat.stt import normalise
 
 # (question, answer keywords: any one of them, as whole words, makes the answer right)
 QUESTIONS: list[tuple[str, tuple[str, ...]]] = [
@@ -113,15 +108,6 @@ def is_right(reply: str, keywords: tuple[str, ...]) -> bool:
     return any(f" {keyword} " in words for keyword in keywords)
 
 
-def sentences(reply: str) -> int:
-    chunker = SentenceChunker(first_chunk_chars=10_000, max_chars=10_000)
-    return len(chunker.feed(reply) + chunker.flush())
-
-
-def pct(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else float("nan")
-
-
 async def ask(url: str, speech: bytes, rate: int = 16000) -> dict[str, Any]:
     """One question as a microphone would send it: lead silence, speech, then silence until the turn ends."""
     client = await NativeClient.connect(url)
@@ -186,7 +172,7 @@ async def bench_model(model: str, questions: list[tuple[str, tuple[str, ...]]], 
         for (question, keywords), speech, voice in zip(questions, audio, voices, strict=True):
             turn = await ask(server.ws, speech)
             turn.update(question=question, voice=voice, right=is_right(turn["reply"], keywords),
-                        sentences=sentences(turn["reply"]), styled=not MARKUP.search(turn["reply"]),
+                        sentences=count_sentences(turn["reply"]), styled=not MARKUP.search(turn["reply"]),
                         wer=jiwer.wer(normalise(question), normalise(turn["transcript"]) or "<nothing>"))
             rows.append(turn)
             mark = "ok " if turn["right"] else "BAD"

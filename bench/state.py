@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import benchkit  # noqa: F401, I001  (first: puts the checkout on sys.path)
 
-from voicechat.database import Database  # noqa: E402
-from voicechat.media.jobs import Job, MediaKind  # noqa: E402
-from voicechat.pg_store import PgConversationStore, PgJobStore  # noqa: E402
+from voicechat.database import Database
+from voicechat.media.jobs import Job, MediaKind
+from voicechat.pg_store import PgConversationStore, PgJobStore
 
 
 def p(values: list[float], q: float) -> float:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import benchkit  # noqa: I001  (first: puts the checkout on sys.path)
 import numpy as np
+from benchkit import pct
 from latency import UTTERANCES
 
 from tests.speech import espeak_speech, piper_speech, silence
@@ -135,10 +136,6 @@ def run(pcm: bytes, row: Detector, whisper: WhisperSTT | None, check_ms: list[fl
             elif isinstance(event, SpeechStopped) and event.utterance is not None:
                 ends.append((event.at_ms, segmenter.position_ms))
     return ends
-
-
-def pct(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else float("nan")
 
 
 def main() -> None:

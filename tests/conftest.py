@@ -12,6 +12,7 @@ import pytest
 
 from tests.fakes.http import ServerThread
 from tests.fakes.openai_chat import TOOL_ARGUMENTS, FakeOpenAIChat
+from tests.fakes.providers import FakeMediaServer, fake_media_service, shared_fake
 from voicechat.app import create_app
 from voicechat.media.config import ProviderSet
 from voicechat.media.service import MediaService
@@ -105,6 +106,32 @@ def remote_server(start_server: Callable[..., RunningServer], fake_chat: FakeOpe
     """A server whose chat model is the fake OpenAI server (deterministic replies)."""
     return start_server(openai_api_base_url=fake_chat.base_url, openai_api_key=fake_chat.api_key,
                         chat_timeout_s=3.0)
+
+
+@pytest.fixture
+def fake_media() -> FakeMediaServer:
+    """The fake media providers' server (one per test process), reset for this test."""
+    return shared_fake()
+
+
+@pytest.fixture
+def start_media_server(start_server: Callable[..., RunningServer], fake_chat: FakeOpenAIChat,
+                       fake_media: FakeMediaServer, tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
+    """Start a server of this test's own with media on the fake providers (`providers=`, default
+    Midjourney and Luma) and the fake chat model; other keywords are settings (`wake_word=...`)."""
+    started: list[RunningServer] = []
+
+    def start(providers: tuple[str, ...] = ("midjourney", "luma"), **overrides: Any) -> RunningServer:
+        root = tmp_path / f"media-{len(started)}"
+        server = start_server(media=fake_media_service(fake_media, root, providers),
+                              openai_api_base_url=fake_chat.base_url, openai_api_key=fake_chat.api_key,
+                              **overrides)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.thread.stop()  # its poller must not touch the shared fake during the next test
 
 
 @pytest.fixture(scope="session")

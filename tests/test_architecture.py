@@ -109,3 +109,35 @@ def test_no_oversized_module(path: Path) -> None:
 def test_no_oversized_page_script(path: Path) -> None:
     lines = len(path.read_text().splitlines())
     assert lines <= MAX_PAGE_SCRIPT_LINES, f"{path.name} has {lines} lines; split it by concern"
+
+
+# `getattr(obj, "name", default)` on an object of a third party's, where the attribute is optional there.
+THIRD_PARTY_ATTRIBUTE_READS = {("security.py", "user")}  # Starlette's `scope["state"]`: set by our auth
+
+
+def attribute_probes(source: str) -> list[tuple[int, str]]:
+    """`hasattr(x, ...)` and `getattr(x, "literal", ...)` calls: features found by probing attribute names."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+            continue
+        if node.func.id == "hasattr":
+            found.append((node.lineno, "hasattr"))
+        elif (node.func.id == "getattr" and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant)
+              and isinstance(node.args[1].value, str)):
+            found.append((node.lineno, node.args[1].value))
+    return found
+
+
+def test_the_probe_finder_finds_probes() -> None:
+    source = 'hasattr(a, "x")\ngetattr(b, "y", None)\ngetattr(c, name)\ngetattr(d, f"{p}_server")\n'
+    assert attribute_probes(source) == [(1, "hasattr"), (2, "y")]
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_features_are_capability_protocols_not_attribute_probes(path: Path) -> None:
+    """An optional feature is a protocol checked with `isinstance` (voicechat/capabilities.py,
+    media/providers/base.py, media/store.py): a probe by name breaks silently when the method is renamed."""
+    probes = [(line, name) for line, name in attribute_probes(path.read_text())
+              if (path.name, name) not in THIRD_PARTY_ATTRIBUTE_READS]
+    assert not probes, f"{path.name}: attribute probes at {probes}; declare a protocol instead"

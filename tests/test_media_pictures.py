@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from tests.fakes.media_routes import TINY_PNG
-from tests.fakes.providers import FakeMediaServer, shared_fake
+from tests.fakes.providers import FakeMediaServer
 from tests.speech import piper_speech, silence, zh_speech
-from tests.test_media_voice import media_event, media_service
+from tests.test_media_voice import media_event
 from tests.wsclient import NativeClient
 
 PROVIDERS = ("midjourney", "viggle", "luma", "kling", "runwayml")
@@ -25,19 +25,13 @@ GIF = b"GIF89a" + bytes(16)
 
 
 @pytest.fixture
-def fake() -> FakeMediaServer:
-    return shared_fake()
+def fake(fake_media: FakeMediaServer) -> FakeMediaServer:
+    return fake_media  # the one `start_media_server` points its providers at
 
 
 @pytest.fixture
-def server(start_server, fake_chat, fake, tmp_path):  # type: ignore[no-untyped-def]
-    running = start_server(
-        media=media_service(fake, tmp_path, PROVIDERS),
-        openai_api_base_url=fake_chat.base_url,
-        openai_api_key=fake_chat.api_key,
-    )
-    yield running
-    running.thread.stop()
+def server(start_media_server):  # type: ignore[no-untyped-def]
+    return start_media_server(providers=PROVIDERS)
 
 
 def data_url(png: bytes, mime: str = "image/png") -> str:

@@ -3,40 +3,22 @@ result events -> spoken acknowledgement and completion; follow-ups by voice and 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 import pytest
-from pydantic import SecretStr
 
-from tests.fakes.providers import KEY, MJ_SECRET, FakeMediaServer, shared_fake
+from tests.fakes.providers import FakeMediaServer
 from tests.speech import piper_speech, silence
 from tests.wsclient import NativeClient
-from voicechat.media.config import ProviderSet
-from voicechat.media.providers import ADAPTERS
-from voicechat.media.service import MediaService
-from voicechat.media.store import JobStore
-
-FAST = {"poll_interval_s": 0.05, "max_polls": 60}
-
-
-def media_service(fake: FakeMediaServer, root: Path, names=("midjourney", "luma")) -> MediaService:
-    adapters = [ADAPTERS[n](fake.url, SecretStr(MJ_SECRET if n == "midjourney" else KEY), **FAST)
-                for n in names]
-    return MediaService(JobStore(root / "media.sqlite3"), ProviderSet(adapters), files_dir=root / "files")
 
 
 @pytest.fixture
-def fake() -> FakeMediaServer:
-    return shared_fake()
+def fake(fake_media: FakeMediaServer) -> FakeMediaServer:
+    return fake_media  # the one `start_media_server` points its providers at
 
 
 @pytest.fixture
-def media_server(start_server, fake_chat, fake, tmp_path):
-    server = start_server(media=media_service(fake, tmp_path), openai_api_base_url=fake_chat.base_url,
-                          openai_api_key=fake_chat.api_key)
-    yield server
-    server.thread.stop()  # its poller must not touch the shared fake during the next test
+def media_server(start_media_server):
+    return start_media_server()
 
 
 async def say_it(client: NativeClient, text: str) -> None:

@@ -7,7 +7,8 @@ import pytest
 
 from voicechat.media.jobs import Job, JobStatus, MediaKind
 from voicechat.media.pictures import match_template, refusal
-from voicechat.media.router import ChatRoute, MediaRoute, RepeatRoute, route
+from voicechat.media.router import route
+from voicechat.media.routes import ChatRoute, MediaRoute, RepeatRoute
 from voicechat.media.tools import route_from_tool_call
 
 IMAGE, VIDEO = MediaKind.IMAGE, MediaKind.VIDEO

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from voicechat.media.jobs import Job, JobStatus, MediaKind
-from voicechat.media.router import ActionRoute, ChatRoute, MediaRoute, route
+from voicechat.media.router import route
+from voicechat.media.routes import ActionRoute, ChatRoute, MediaRoute
 from voicechat.media.tools import MEDIA_TOOLS, route_from_tool_call
 
 IMAGE, MUSIC, VIDEO = MediaKind.IMAGE, MediaKind.MUSIC, MediaKind.VIDEO

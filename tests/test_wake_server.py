@@ -9,23 +9,19 @@ import asyncio
 import httpx
 import pytest
 
-from tests.fakes.providers import FakeMediaServer, shared_fake
+from tests.fakes.providers import FakeMediaServer
 from tests.speech import piper_speech, silence
-from tests.test_media_voice import media_service
 from tests.wsclient import NativeClient
 
 
 @pytest.fixture
-def fake() -> FakeMediaServer:
-    return shared_fake()
+def fake(fake_media: FakeMediaServer) -> FakeMediaServer:
+    return fake_media  # the one `start_media_server` points its providers at
 
 
 @pytest.fixture
-def wake_server(start_server, fake_chat, fake, tmp_path):
-    server = start_server(media=media_service(fake, tmp_path), openai_api_base_url=fake_chat.base_url,
-                          openai_api_key=fake_chat.api_key, wake_word="hey_jarvis", wake_followup_s=1.0)
-    yield server
-    server.thread.stop()
+def wake_server(start_media_server):
+    return start_media_server(wake_word="hey_jarvis", wake_followup_s=1.0)
 
 
 async def say(client: NativeClient, text: str) -> None:

@@ -8,12 +8,12 @@ registry of the same kind (doors/realtime_client.py). A test checks both against
 
 from __future__ import annotations
 
-import functools
-import types
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, ClassVar, Generic, TypeVar
+
+from .typecheck import field_hints, fits
 
 
 class EventError(ValueError):
@@ -35,28 +35,6 @@ class ClientEvent:
 
     def check(self) -> None:
         """Raise `EventError` if the fields, each of the right type, still do not make sense together."""
-
-
-def _fits(value: Any, hint: Any) -> bool:
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint is Any:
-        return True
-    if hint is type(None):
-        return value is None
-    if origin in (typing.Union, types.UnionType):
-        return any(_fits(value, arg) for arg in args)
-    if origin is typing.Literal:
-        return value in args
-    if hint is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, origin or hint)
-
-
-@functools.cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
 
 
 E = TypeVar("E", bound=ClientEvent)
@@ -99,7 +77,7 @@ class EventRegistry(Generic[Context]):
         cls = self.events.get(kind)
         if cls is None:
             raise EventError("unknown_event", f"unknown event type {kind!r}")
-        hints, values = _hints(cls), {}
+        hints, values = field_hints(cls), {}
         for f in fields(cls):
             if f.name in data:
                 value = data[f.name]
@@ -107,7 +85,7 @@ class EventRegistry(Generic[Context]):
                 continue
             else:
                 raise EventError("invalid_event", cls.needs or f"`{kind}` needs a field `{f.name}`")
-            if not _fits(value, hints[f.name]):
+            if not fits(value, hints[f.name]):
                 raise EventError("invalid_event", cls.needs or f"`{kind}`: `{f.name}` has the wrong type")
             values[f.name] = value
         event = cls(**values)

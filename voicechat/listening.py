@@ -28,7 +28,8 @@ from .protocol import SessionConfig
 from .settings import Settings
 from .smart_turn import trails_off
 from .stt import ignore_reason
-from .turn import Turn, TurnInput
+from .turn import Turn
+from .turn_input import TurnInput
 from .vad import (
     VAD_RATE,
     EndCheck,

@@ -28,12 +28,13 @@ from .engines import Engines
 from .history import History
 from .listening import ListeningChain
 from .media.bridge import MediaBridge
-from .media.router import ActionRoute
+from .media.routes import ActionRoute
 from .media.service import MediaService
 from .protocol import SessionConfig, SessionUpdate, describe_validation_error
 from .settings import Settings
 from .store import ConversationStore, StoreError, StoreUnavailable
-from .turn import Turn, TurnInput
+from .turn import Turn
+from .turn_input import TurnInput
 from .wake import check_wake_word
 
 log = logging.getLogger(__name__)

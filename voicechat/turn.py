@@ -6,7 +6,6 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Protocol
 
 from . import events
@@ -17,7 +16,7 @@ from .history import History
 from .language import reply_language, with_reply_language
 from .llm import ChatError, ToolCall
 from .media.bridge import MediaBridge
-from .media.router import ActionRoute, ChatRoute
+from .media.routes import ChatRoute
 from .media.tools import MEDIA_TOOLS, route_from_tool_call
 from .protocol import SessionConfig
 from .scheduler import SttBusy
@@ -26,7 +25,7 @@ from .settings import Settings
 from .store import ConversationStore, StoreError
 from .stt import Transcript, ignore_reason
 from .tts import TTSError
-from .vad import Utterance
+from .turn_input import TurnInput
 from .wake import strip_wake_word
 
 log = logging.getLogger(__name__)
@@ -55,40 +54,6 @@ class TurnContext(Protocol):
 
 APOLOGY = "Sorry, I can't reach my language model right now. Please try again in a moment."
 BUSY_APOLOGY = "Sorry, I'm answering several people at once right now. Please ask me again in a moment."
-
-
-@dataclass
-class TurnInput:
-    """What starts a turn: an utterance to transcribe, typed text, a media button, or a notice to say."""
-
-    ended_at: float  # monotonic end of the user's speech (last voiced audio) or arrival of the text
-    utterance: Utterance | None = None
-    text: str | None = None
-    action: ActionRoute | None = None  # a Midjourney U/V/reroll button: the same as saying it
-    notice: str | None = None  # something the assistant says unprompted (a media job finished)
-    respond: bool = True  # False: only add the user's words to the conversation (manual responses)
-    reply_only: bool = False  # answer the conversation as it stands (a Realtime `response.create`)
-    instructions: str | None = None  # a system prompt for this reply only
-    dropped: bool = False  # withdrawn before it was answered (a Realtime `conversation.item.delete`)
-    # Speculative: an utterance cut at a short pause, run before the hangover confirms it ended. Its output
-    # is held back until `decided` is set: then either it is released (`dropped` False) or thrown away.
-    speculative: bool = False
-    decided: asyncio.Event | None = None
-    # A speculative utterance's transcript ("" if it failed), as soon as it is known: the end-of-turn check
-    # reads it (a question that trails off on "to" or "the" is not finished, whatever its tone).
-    heard: asyncio.Future[str] | None = None
-    wake_word: str | None = None  # it follows this wake word: the phrase is cut from its transcript
-
-    def __post_init__(self) -> None:
-        if self.speculative and self.decided is None:
-            self.decided = asyncio.Event()
-        if self.speculative and self.heard is None:
-            self.heard = asyncio.get_running_loop().create_future()
-
-    @property
-    def held(self) -> bool:
-        """Output must wait: a speculative turn not yet confirmed."""
-        return self.decided is not None and not self.decided.is_set()
 
 
 async def _said(line: str) -> AsyncIterator[str]:

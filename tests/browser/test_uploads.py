@@ -11,8 +11,7 @@ import pytest
 
 from tests.browser.conftest import page_server
 from tests.fakes.media_routes import TINY_PNG
-from tests.fakes.providers import FakeMediaServer, shared_fake
-from tests.test_media_voice import media_service
+from tests.fakes.providers import FakeMediaServer, fake_media_service, shared_fake
 
 FIRST, SECOND, THIRD = TINY_PNG, TINY_PNG + b"2", TINY_PNG + b"3"
 
@@ -25,7 +24,7 @@ def fake() -> FakeMediaServer:
 @pytest.fixture
 def media_page_server(start_server, fake_chat, fake, tmp_path):  # type: ignore[no-untyped-def]
     server = page_server(
-        start_server, fake_chat, media=media_service(fake, tmp_path, ("midjourney", "viggle"))
+        start_server, fake_chat, media=fake_media_service(fake, tmp_path, ("midjourney", "viggle"))
     )
     yield server
     server.thread.stop()

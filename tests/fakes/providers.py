@@ -24,16 +24,23 @@ import json
 import re
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import uvicorn
+from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.fakes import media_routes
+from voicechat.media.config import ProviderSet
+from voicechat.media.providers import ADAPTERS
+from voicechat.media.service import MediaService
+from voicechat.media.store import JobStore
 
 KEY = "sk-fake-gateway-key-0123456789"
 MJ_SECRET = "mj-fake-secret-9876543210"
@@ -255,3 +262,15 @@ def shared_fake() -> FakeMediaServer:
         atexit.register(_shared.stop)
     _shared.reset()
     return _shared
+
+
+FAST_POLLS = {"poll_interval_s": 0.05, "max_polls": 60}  # a job ends within a test
+
+
+def fake_media_service(fake: FakeMediaServer, root: Path,
+                       names: Sequence[str] = ("midjourney", "luma")) -> MediaService:
+    """A media service whose providers `names` are real adapters pointed at `fake`, polled fast, storing
+    under `root`."""
+    adapters = [ADAPTERS[n](fake.url, SecretStr(MJ_SECRET if n == "midjourney" else KEY), **FAST_POLLS)
+                for n in names]
+    return MediaService(JobStore(root / "media.sqlite3"), ProviderSet(adapters), files_dir=root / "files")

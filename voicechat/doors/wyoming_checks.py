@@ -3,17 +3,14 @@ has no authentication, so events are type-checked here and binds beyond loopback
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import ipaddress
-import types
-import typing
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import urlparse
 
 from wyoming.event import Event
 
 from ..settings import Settings
+from ..typecheck import fields_fit
 
 T = TypeVar("T")
 
@@ -22,44 +19,13 @@ class BadEvent(ValueError):
     """A client's event that lacks, or mistypes, what its type needs: the client's error, not ours."""
 
 
-def _valid(value: Any, hint: Any) -> bool:
-    """Whether `value` fits the annotation `hint` (the wyoming dataclasses don't check what they read)."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint is Any:
-        return True
-    if hint is type(None):
-        return value is None
-    if origin in (typing.Union, types.UnionType):
-        return any(_valid(value, arg) for arg in args)
-    if origin is list:
-        return isinstance(value, list) and all(_valid(item, args[0]) for item in value) if args else True
-    if origin is not None:
-        return isinstance(value, origin)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if dataclasses.is_dataclass(hint):
-        return isinstance(value, hint) and _fields_valid(value)
-    return isinstance(value, hint) if isinstance(hint, type) else True
-
-
-@functools.cache
-def _hints(cls: type) -> dict[str, Any]:
-    """A dataclass's resolved annotations (resolving evaluates strings: once per class, not per event)."""
-    return typing.get_type_hints(cls)
-
-
-def _fields_valid(item: Any) -> bool:
-    hints = _hints(type(item))
-    return all(_valid(getattr(item, f.name), hints.get(f.name, Any)) for f in dataclasses.fields(item))
-
-
 def read(cls: type[T], event: Event) -> T:
     """The event as `cls`, or `BadEvent` saying why it can't be (missing fields, wrong types)."""
     try:
         parsed = cls.from_event(event)  # type: ignore[attr-defined]
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise BadEvent(f"{event.type} is malformed ({type(exc).__name__}: {exc})") from None
-    if not _fields_valid(parsed):
+    if not fields_fit(parsed):
         raise BadEvent(f"{event.type} has a field of the wrong type")
     return parsed
 

@@ -19,8 +19,9 @@ from typing import Any
 from ..store import StoreError
 from . import pictures
 from .jobs import Job, JobStatus, MediaRequest
-from .providers.base import ProviderError
-from .router import ActionRoute, ChatRoute, MediaRoute, RepeatRoute, route
+from .providers.base import ListsTemplates, ProviderError
+from .router import route
+from .routes import ActionRoute, ChatRoute, MediaRoute, RepeatRoute
 from .service import MediaError, MediaService
 from .speech import acknowledgement
 
@@ -143,7 +144,7 @@ class MediaBridge:
     async def _choose_template(self, request: MediaRequest) -> str | None:
         """Put the Viggle template the user named (or the first listed) into the request; or say why not."""
         viggle = self.service.providers.get("viggle")
-        if viggle is None or not hasattr(viggle, "templates"):
+        if not isinstance(viggle, ListsTemplates):
             return None  # the submit says Viggle is not set up, naming VIGGLE_SERVER
         try:
             templates = await viggle.templates()

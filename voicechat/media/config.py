@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from voicechat.media.jobs import MediaKind
 from voicechat.media.providers import ADAPTERS, MediaProvider
+from voicechat.media.providers.base import spoken_name
 
 OPENAI_DEFAULT_BASE = "https://api.openai.com"
 _NOUN = {MediaKind.IMAGE: "pictures", MediaKind.MUSIC: "music", MediaKind.VIDEO: "videos"}
@@ -254,7 +255,7 @@ class ProviderSet:
             # A kind whose chosen provider is missing stays missing: quietly using another would hide it.
             if kind not in self.defaults and kind not in self.missing:
                 first = next(
-                    (a.name for a in adapters if kind in a.kinds and getattr(a, "general_purpose", True)),
+                    (a.name for a in adapters if kind in a.kinds and a.general_purpose),
                     None,
                 )
                 if first:
@@ -291,7 +292,7 @@ class ProviderSet:
                     "(or VOICECHAT_MEDIA_GATEWAY=true if your chat gateway serves it)."
                 )
             if kind not in adapter.kinds:
-                raise NotConfigured(f"{getattr(adapter, 'label', hint)} cannot make {_NOUN[kind]}.")
+                raise NotConfigured(f"{spoken_name(adapter)} cannot make {_NOUN[kind]}.")
             return adapter
         name = self.defaults.get(kind)
         if name is None or name not in self.adapters:

@@ -24,9 +24,15 @@ from voicechat.events import MediaJob as MediaJobEvent
 from voicechat.media.config import MediaSettings, NotConfigured, ProviderSet, build_providers
 from voicechat.media.jobs import FOLLOW_UP_ACTIONS, Job, JobStatus, MediaRequest
 from voicechat.media.leases import Leases, caught_mid_submission, fail_uncertain, node_name
-from voicechat.media.providers.base import MediaProvider, ProviderError, ProviderUpdate
+from voicechat.media.providers.base import (
+    FollowsUp,
+    MediaProvider,
+    ProviderError,
+    ProviderUpdate,
+    spoken_name,
+)
 from voicechat.media.speech import acknowledgement, completion, timed_out
-from voicechat.media.store import JobStore
+from voicechat.media.store import AnnouncesJobs, JobStore
 from voicechat.store import StoreError
 
 log = logging.getLogger(__name__)
@@ -93,9 +99,9 @@ class MediaService:
             log.error("media jobs: %s; claiming them once the store answers", exc)
         if self._active:
             log.info("resuming %d unfinished media jobs", len(self._active))
-        if hasattr(self.store, "awatch") and self._announcer is None:
+        if isinstance(self.store, AnnouncesJobs) and self._announcer is None:
             await self.store.awatch(self._heard)
-            self._announcer = asyncio.create_task(self._announce(), name="media-announcer")
+            self._announcer = asyncio.create_task(self._announce(self.store), name="media-announcer")
         if self._poller is None:
             self._poller = asyncio.create_task(self._run(), name="media-poller")
 
@@ -150,8 +156,8 @@ class MediaService:
             owner=owner,
             params=request.options,
         )
-        if request.action not in getattr(adapter, "actions", {request.action}):
-            job.fail("unsupported", f"{_label(adapter)} cannot {request.action.replace('_', ' ')}.")
+        if request.action not in adapter.actions:
+            job.fail("unsupported", f"{spoken_name(adapter)} cannot {request.action.replace('_', ' ')}.")
             await self.store.asave(job)
             self._publish(job, "failed", job.error)
             return _copy(job)
@@ -167,7 +173,7 @@ class MediaService:
         if parent.status is not JobStatus.SUCCEEDED:
             raise MediaError("That picture isn't finished yet.")
         adapter = self.providers.get(parent.provider)
-        if adapter is None or not hasattr(adapter, "action"):
+        if not isinstance(adapter, FollowsUp):
             raise MediaError(f"I can only {action} Midjourney pictures.")
         if action != "reroll" and not 1 <= index <= 4:
             raise MediaError("Pick a number from one to four.")
@@ -233,11 +239,11 @@ class MediaService:
                     queue.get_nowait()
                 queue.put_nowait(update)
 
-    async def _announce(self) -> None:
+    async def _announce(self, store: AnnouncesJobs) -> None:
         while True:
             update = await self._announcements.get()
             try:
-                await self.store.apublish(update)
+                await store.apublish(update)
             except StoreError as exc:
                 log.warning("media job %s: other nodes not told of %s: %s",
                             update["job_id"], update["event"], exc)
@@ -265,7 +271,7 @@ class MediaService:
             log.info("media job %s: taking it over (%s, %s)", job.id, job.provider, job.status.value)
             if caught_mid_submission(job):
                 adapter = self.providers.get(job.provider)
-                fail_uncertain(job, _label(adapter) if adapter else job.provider)
+                fail_uncertain(job, spoken_name(adapter) if adapter else job.provider)
                 if await self.leases.save(job):
                     self._publish(job, "failed", completion(job))
                 continue
@@ -353,7 +359,7 @@ class MediaService:
                 await self._apply(job, update)
                 job.next_poll_at = time.time() + adapter.poll_interval_s
             if not job.finished and job.sent and job.polls >= adapter.max_polls:
-                job.fail("timeout", timed_out(job, _label(adapter), time.time() - job.created_at))
+                job.fail("timeout", timed_out(job, spoken_name(adapter), time.time() - job.created_at))
         if not await self.leases.save(job):
             raise _LeaseLost
         if job.finished:
@@ -376,7 +382,9 @@ class MediaService:
             raise _LeaseLost
         try:
             if parent is not None:
-                return await adapter.action(parent, job.action, int(job.params.get("index", 0)))  # type: ignore[attr-defined]
+                if not isinstance(adapter, FollowsUp):  # the provider was reconfigured since
+                    raise ProviderError("unsupported", f"{spoken_name(adapter)} has no {job.action} button")
+                return await adapter.action(parent, job.action, int(job.params.get("index", 0)))
             return await adapter.submit(MediaRequest.from_job(job))
         finally:
             job.submit_started_at = 0.0  # answered (accepted or refused): the provider's word is known
@@ -424,6 +432,3 @@ def _write(path: Path, data: bytes) -> None:
 def _copy(job: Job) -> Job:
     return Job.from_dict(job.to_dict())
 
-
-def _label(adapter: MediaProvider) -> str:
-    return getattr(adapter, "label", "") or adapter.name

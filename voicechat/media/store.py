@@ -17,7 +17,9 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 from voicechat.media.jobs import Job, JobStatus
 
@@ -37,6 +39,16 @@ CREATE INDEX IF NOT EXISTS media_jobs_status ON media_jobs (status);
 _LEASE_COLUMNS = {"lease_owner": "TEXT", "lease_until": "REAL NOT NULL DEFAULT 0"}
 
 _UNFINISHED = (JobStatus.SUBMITTED.value, JobStatus.RUNNING.value)
+
+
+@runtime_checkable
+class AnnouncesJobs(Protocol):
+    """A job store shared by several servers that tells each of them every job update (PostgreSQL's
+    NOTIFY, voicechat/pg_store.py); the SQLite file has one server and nothing to announce."""
+
+    async def apublish(self, update: dict[str, Any]) -> None: ...
+
+    async def awatch(self, callback: Callable[[dict[str, Any]], Awaitable[None]]) -> None: ...
 
 
 class JobStore:

@@ -12,15 +12,8 @@ from typing import Any
 
 from voicechat.media import picture_intents
 from voicechat.media.jobs import Job, MediaKind
-from voicechat.media.router import (
-    PROVIDERS,
-    ActionRoute,
-    ChatRoute,
-    MediaRoute,
-    Route,
-    latest_grid,
-    picture_route,
-)
+from voicechat.media.router import PROVIDERS, latest_grid, picture_route
+from voicechat.media.routes import ActionRoute, ChatRoute, MediaRoute, Route
 
 
 def _tool(name: str, description: str, properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
@@ -147,7 +140,8 @@ def route_from_tool_call(
         intent = {"action": action, "prompt": prompt, "options": options}
         return picture_route(intent, hint, recent_jobs)
     if name == "act_on_media":
-        job_id = args.get("job_id") or getattr(latest_grid(recent_jobs), "id", None)
+        grid = latest_grid(recent_jobs)
+        job_id = args.get("job_id") or (grid.id if grid is not None else None)
         if job_id and args.get("action") in ("upscale", "variation", "reroll"):
             return ActionRoute(job_id, args["action"], int(args.get("index") or 0))
     return ChatRoute("")

@@ -49,7 +49,10 @@ class ProviderError(Exception):
 @runtime_checkable
 class MediaProvider(Protocol):
     name: str
+    label: str  # how the provider is named in sentences ("" = its name)
     kinds: frozenset[MediaKind]
+    actions: frozenset[str]  # the request actions it takes (imagine, generate, blend…)
+    general_purpose: bool  # may be picked as a kind's default (False: needs more than a prompt)
     poll_interval_s: float
     max_polls: int
 
@@ -65,6 +68,20 @@ class ListsTemplates(Protocol):
     """A provider with a catalogue a request can name things from (Viggle's dance templates)."""
 
     async def templates(self, keyword: str = "") -> list[dict[str, Any]]: ...
+
+
+@runtime_checkable
+class FollowsUp(Protocol):
+    """A provider with buttons on a finished job (Midjourney's upscale, variation and reroll)."""
+
+    async def action(self, job: Job, action: str, index: int) -> ProviderUpdate:
+        """Press `action` (number `index`, 1-4; 0 for reroll) on the finished `job`: a new task."""
+        ...
+
+
+def spoken_name(provider: MediaProvider) -> str:
+    """How a provider is named in sentences."""
+    return provider.label or provider.name
 
 
 def strip_data_url(value: str) -> str:
@@ -238,6 +255,7 @@ class BaseAdapter:
     name: ClassVar[str] = ""
     label: ClassVar[str] = ""  # how the provider is named in sentences
     kinds: ClassVar[frozenset[MediaKind]] = frozenset()
+    actions: ClassVar[frozenset[str]] = frozenset()  # every adapter names its own
     server_env: ClassVar[str] = ""
     key_env: ClassVar[str] = ""
     auth: ClassVar[str] = "bearer"

@@ -30,13 +30,14 @@ class ViggleAdapter(BaseAdapter):
     actions = frozenset({"generate"})
 
     templates_ttl_s = 600.0  # the catalogue changes rarely; listing it on every request would be slow
+    _templates: tuple[float, list[dict[str, Any]]] | None = None  # (listed at, the catalogue)
 
     def default_prefix(self, base_url: str) -> str:
         return "/viggle"
 
     async def templates(self, keyword: str = "") -> list[dict[str, Any]]:
         """Dance templates, as the provider lists them: `id`, `description`, `processedCoverURL`…"""
-        cached = getattr(self, "_templates", None)
+        cached = self._templates
         if not keyword and cached and time.monotonic() - cached[0] < self.templates_ttl_s:
             return cached[1]
         query = httpx.QueryParams(page=1, pageSize=48, searchKeyword=keyword, tagID="", type=0)
