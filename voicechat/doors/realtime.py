@@ -255,7 +255,8 @@ class RealtimeTranslator:
         status = {"completed": "completed", "interrupted": "cancelled"}.get(event["status"], "failed")
         details = None
         if status == "cancelled":
-            reason = "turn_detected" if event.get("reason") == "barge_in" else "client_cancelled"
+            # "resumed": the user went on after a pause the end-of-turn model had ended the turn at
+            reason = "turn_detected" if event.get("reason") in ("barge_in", "resumed") else "client_cancelled"
             details = {"type": "cancelled", "reason": reason}
         elif status == "failed":
             details = {"type": "failed", "error": {"type": "server_error", "code": event.get("error")}}
