@@ -12,9 +12,15 @@ at `EndCheck` the model decides, and a "complete" whose speculative transcript (
 runs it at the pause) trails off on "the", "to", "…" counts as incomplete. Verdicts apply as soon as they
 are computed; the model's own time is measured in the same run.
 
+Rows "+ resume" add what the server does after the model ended a turn: speech resuming within
+`END_OF_TURN_MAX_MS` of silence, before the reply is heard, continues the same turn (the ended one is
+taken back). The bench has no reply; `--heard-after-ms` says when one would be heard (ms after the speech
+end; the first audio p50 of bench/latency.py on the box is the honest value), 0 = not within the pause.
+
     python bench/turn_end.py
     python bench/turn_end.py --check-ms 150,200,250 --max-ms 2500 --hangover-ms 600
     python bench/turn_end.py --threshold 0.5,0.7 --vad webrtc,silero --show
+    python bench/turn_end.py --heard-after-ms 0,1000
 """
 
 from __future__ import annotations
@@ -31,7 +37,15 @@ from tests.speech import espeak_speech, piper_speech, silence
 from voicechat import smart_turn
 from voicechat.settings import Settings
 from voicechat.stt import WhisperSTT
-from voicechat.vad import EndCheck, Segmenter, SegmenterConfig, SegmentEvent, SpeechPaused, SpeechStopped
+from voicechat.vad import (
+    EndCheck,
+    Segmenter,
+    SegmenterConfig,
+    SegmentEvent,
+    SpeechPaused,
+    SpeechStarted,
+    SpeechStopped,
+)
 
 THINKING = [
     ("I was wondering if you could tell me", "what the capital of Japan is."),
@@ -89,6 +103,8 @@ class Detector:
     model: smart_turn.SmartTurn | None
     threshold: float
     settings: Settings  # the voice detector (webrtcvad or Silero) comes from these
+    resume: bool = False  # speech resuming after a model-ended turn continues it (until a reply is heard)
+    heard_after_ms: int = 0  # when that reply would be heard, after the speech end (0: not within the pause)
 
 
 _heard: dict[bytes, str] = {}
@@ -115,11 +131,20 @@ def run(pcm: bytes, row: Detector, whisper: WhisperSTT | None, check_ms: list[fl
     audio = silence(400) + pcm + silence(config.patience_ms + config.hangover_ms + 600)
     ends: list[tuple[float, float]] = []
     heard = ""
+    resumable_from: float | None = None  # speech end of a turn the model ended, while it may resume
     for offset in range(0, len(audio), CHUNK):
+        if resumable_from is not None and (not row.resume or (
+                row.heard_after_ms and segmenter.position_ms - resumable_from >= row.heard_after_ms)):
+            segmenter.seal()  # its reply is heard now: speech after this is a new turn
+            resumable_from = None
         events: list[SegmentEvent] = list(segmenter.feed(audio[offset : offset + CHUNK], offset / 32000))
         while events:
             event = events.pop(0)
-            if isinstance(event, SpeechPaused) and whisper is not None:
+            if isinstance(event, SpeechStarted) and event.resumed:
+                ends.pop()  # the turn the model ended is taken back: this speech continues it
+                if trace is not None:
+                    trace.append(f"at {event.at_ms:6.0f} ms speech resumed: the ended turn is taken back")
+            elif isinstance(event, SpeechPaused) and whisper is not None:
                 heard = transcript(whisper, event.utterance.pcm)
             elif isinstance(event, EndCheck) and row.model is not None:
                 started = time.perf_counter()
@@ -135,6 +160,7 @@ def run(pcm: bytes, row: Detector, whisper: WhisperSTT | None, check_ms: list[fl
                     events.append(decided)
             elif isinstance(event, SpeechStopped) and event.utterance is not None:
                 ends.append((event.at_ms, segmenter.position_ms))
+                resumable_from = event.at_ms if event.reason == "end_of_turn" else None
     return ends
 
 
@@ -149,6 +175,9 @@ def main() -> None:
     parser.add_argument("--vad", default=defaults.vad, help="voice detectors to compare: webrtc,silero")
     parser.add_argument("--audio-only", action="store_true", help="the model alone, no transcript cue")
     parser.add_argument("--show", action="store_true", help="the verdicts on each split or slow utterance")
+    parser.add_argument("--heard-after-ms", default="0",
+                        help="values to compare: a reply is heard this long after the speech end "
+                             "(0: not within the pause)")
     args = parser.parse_args()
     model = smart_turn.SmartTurn(smart_turn.model_path(args.models_dir))
     whisper = None if args.audio_only else WhisperSTT(benchkit.shipped(models_dir=args.models_dir))
@@ -164,11 +193,15 @@ def main() -> None:
         for check in (int(v) for v in args.check_ms.split(",")):
             for threshold in (float(t) for t in args.threshold.split(",")):
                 config = benchkit.segmenter_config(settings, check_ms=check)
-                rows.append(Detector(f"smart-turn {check} ms, p>={threshold:g}{label}", config, model,
-                                     threshold, settings))
+                name = f"smart-turn {check} ms, p>={threshold:g}{label}"
+                rows.append(Detector(name, config, model, threshold, settings))
+                for heard in (int(v) for v in args.heard_after_ms.split(",")):
+                    suffix = f" + resume, heard {heard} ms" if heard else " + resume"
+                    rows.append(Detector(name + suffix, config, model, threshold, settings, resume=True,
+                                         heard_after_ms=heard))
     print(f"{len(THINKING)} thinking-pause utterances (pauses {PAUSES_MS} ms) and {len(UTTERANCES)} complete "
           f"questions per voice; max wait {args.max_ms} ms")
-    print(f"{'detector':36s} {'voice':10s} {'one turn':>9s} {'complete: ended <1 s':>21s} "
+    print(f"{'detector':58s} {'voice':10s} {'one turn':>9s} {'complete: ended <1 s':>21s} "
           f"{'wait p50':>9s} {'wait p95':>9s} {'model p50':>10s}")
     for row in rows:
         for voice in ("piper", "espeak-ng"):
@@ -191,7 +224,7 @@ def main() -> None:
                 if wait >= 1000:
                     shown.append(f"  slow: {UTTERANCES[index]}\n    " + "\n    ".join(trace))
             model_p50 = f"{pct(model_ms, 50):8.1f}ms" if model_ms else f"{'-':>10s}"
-            print(f"{row.name:36s} {voice:10s} {whole:4d}/{len(thinking[voice]):<4d} "
+            print(f"{row.name:58s} {voice:10s} {whole:4d}/{len(thinking[voice]):<4d} "
                   f"{fast:14d}/{len(complete[voice]):<6d} {pct(waits, 50):7.0f}ms {pct(waits, 95):7.0f}ms "
                   f"{model_p50}", flush=True)
             if args.show and row.model is not None:

@@ -141,6 +141,35 @@ async def test_the_fixed_hangover_splits_the_same_pause(start_server) -> None:  
     assert [s["reason"] for s in stopped] == ["silence", "silence"]
 
 
+async def test_speech_resuming_before_the_reply_is_heard_makes_one_turn_of_both(  # type: ignore[no-untyped-def]
+        start_server, fake_chat) -> None:
+    # A finished sentence (the model calls it complete, rightly), then the user goes on 1.2 s later while
+    # the remote model is still thinking: nothing of the first reply was heard, so both are one turn.
+    server = start_server(end_of_turn="smart_turn", openai_api_base_url=fake_chat.base_url,
+                          openai_api_key=fake_chat.api_key, chat_timeout_s=10.0)
+    fake_chat.first_token_delay_s = 2.5
+    try:
+        client = await NativeClient.connect(server.ws)
+        await speak_in_real_time(client, silence(400) + piper_speech("Turn off the bedroom lights.")
+                                 + silence(1200) + piper_speech("And close the curtains.") + silence(3000))
+        answered = await client.expect("turn.done", status="completed", timeout=30)
+        await client.send({"type": "conversation.get"})
+        conversation = await client.expect("conversation")
+        await client.close()
+    finally:
+        fake_chat.first_token_delay_s = 0.0
+    seen = [(e["type"], e.get("reason"), e.get("status"), e.get("user_text"))
+            for e in client.events if e["type"] in ("speech.stopped", "reply.stop", "turn.done")]
+    assert "lights" in answered["user_text"] and "curtains" in answered["user_text"], seen
+    assert "curtains" in answered["text"]  # the fake model echoes what it was asked
+    said = [m["content"] for m in conversation["messages"] if m["role"] == "user"]
+    assert said == [answered["user_text"]], seen
+    # The model ended the first sentence (unless, on a loaded box, its verdict came after speech went on);
+    # that turn was then taken back.
+    taken_back = [e for e in client.events if e["type"] == "turn.done" and e is not answered]
+    assert all((e["status"], e["reason"]) == ("interrupted", "resumed") for e in taken_back), seen
+
+
 def models_dir_without_smart_turn(tmp_path: Path) -> Path:
     """A models folder that shares the assembled whisper model but has its own smart-turn file (or none)."""
     resolve_whisper("base", MODELS)  # assembled once into the repo's models folder

@@ -162,8 +162,9 @@ async def test_a_broken_session_does_not_slow_a_healthy_one(remote_server):
 
 
 async def test_full_database_is_reported_once_and_the_conversation_goes_on(start_server, fake_chat):
-    # A size cap makes SQLite fail exactly as on a full disk ("database or disk is full").
-    server = start_server(db_max_mb=0.04, openai_api_base_url=fake_chat.base_url,
+    # A size cap makes SQLite fail exactly as on a full disk ("database or disk is full"). The fake model
+    # echoes each 200-word message, so the replies are spoken by espeak-ng: Piper took ~6 s a turn for them.
+    server = start_server(db_max_mb=0.04, tts_engine="espeak", openai_api_base_url=fake_chat.base_url,
                           openai_api_key=fake_chat.api_key)
     client = await NativeClient.connect(server.ws)
     codes = []

@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 
 import pytest
 from wyoming.asr import Transcribe, Transcript, TranscriptChunk, TranscriptStart, TranscriptStop
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
+from wyoming.error import Error
 from wyoming.event import Event
 from wyoming.handle import Handled, HandledChunk, HandledStart, HandledStop, NotHandled
 from wyoming.info import Describe, Info
 from wyoming.ping import Ping, Pong
-from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
+from wyoming.tts import (
+    Synthesize,
+    SynthesizeChunk,
+    SynthesizeStart,
+    SynthesizeStop,
+    SynthesizeStopped,
+    SynthesizeVoice,
+)
 
 from tests.speech import MAX_WER, piper_speech, silence, wer
 from voicechat.app import drain_sessions
-from voicechat.audio import resample_pcm16, rms_dbfs
+from voicechat.audio import read_wav, resample_pcm16, rms_dbfs
 from voicechat.doors.wyoming_checks import RemoteBindRefused, check_bind
 
 
@@ -102,6 +111,47 @@ async def test_synthesize_whole_and_streamed(wyoming):
     assert SynthesizeStopped.is_type(types[-1])
     pcm, rate = audio_of(streamed)
     assert len(pcm) / 2 / rate > 2.0 and rms_dbfs(pcm) > -35
+
+
+def espeak_ng(text: str, voice: str) -> tuple[bytes, int]:
+    """What espeak-ng itself says with `voice` (deterministic: the same call gives the same samples)."""
+    pcm, rate = read_wav(subprocess.run(["espeak-ng", "--stdout", "-v", voice, "--", text],
+                                        check=True, capture_output=True).stdout)
+    return pcm, rate
+
+
+async def test_synthesize_speaks_the_voice_asked_for_and_refuses_an_unknown_one(wyoming):
+    async with AsyncTcpClient("127.0.0.1", wyoming) as client:
+        await client.write_event(Describe().event())
+        advertised = [v.name for v in Info.from_event((await read_until(client, "info"))[-1]).tts[0].voices]
+        await client.write_event(Synthesize(text="Guten Morgen.", voice=SynthesizeVoice(name="de")).event())
+        german = audio_of(await read_until(client, "audio-stop"))
+        await client.write_event(Synthesize(text="Good morning.",
+                                            voice=SynthesizeVoice(name="no-such-voice")).event())
+        refused = await read_until(client, "error")
+        # A stream with an unknown voice: refused once at synthesize-start, nothing spoken, still stopped.
+        await client.write_event(SynthesizeStart(voice=SynthesizeVoice(name="no-such-voice")).event())
+        for part in ["The garage ", "door is open. ", "Should I close it?"]:
+            await client.write_event(SynthesizeChunk(text=part).event())
+        await client.write_event(Synthesize(text="The garage door is open. Should I close it?",
+                                            voice=SynthesizeVoice(name="no-such-voice")).event())
+        await client.write_event(SynthesizeStop().event())
+        stream_refused = await read_until(client, "synthesize-stopped")
+        # The connection goes on, and each voice `describe` lists is one a synthesize may ask for.
+        spoken = {}
+        for name in advertised:
+            voice = SynthesizeVoice(name=name)
+            await client.write_event(Synthesize(text="Good morning.", voice=voice).event())
+            spoken[name] = audio_of(await read_until(client, "audio-stop"))
+    assert german == espeak_ng("Guten Morgen.", "de")  # espeak-ng's German spoke it, not the Piper voice
+    assert [e.type for e in refused] == ["error"], [e.type for e in refused]
+    error = Error.from_event(refused[0])
+    assert error.code == "voice_not_found" and "no-such-voice" in error.text, error
+    assert "en_US-joe-medium" in error.text and "espeak-ng" in error.text, error.text  # the voices there are
+    assert [e.type for e in stream_refused] == ["error", "synthesize-stopped"], stream_refused
+    assert set(advertised) == {"en_US-joe-medium", "en-us"}, advertised  # Piper, espeak-ng behind it
+    assert spoken["en-us"] == espeak_ng("Good morning.", "en-us")
+    assert spoken["en_US-joe-medium"] != spoken["en-us"] and rms_dbfs(spoken["en_US-joe-medium"][0]) > -35
 
 
 async def test_handle_a_text_with_the_chat_model(wyoming, fake_chat):

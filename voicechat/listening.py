@@ -2,7 +2,8 @@
 
     client PCM -> resample to 16 kHz -> wake gate (wake.py, when a wake word is set) -> VAD segmenter
         armed           -> audio goes to the wake word detector only; heard -> `wake.detected`, gate opens
-        speech started  -> `speech.started`, barge-in
+        speech started  -> `speech.started`, barge-in; or, within the pause after a turn the model ended and
+                           before its reply is heard, the same utterance going on: that turn is taken back
         speech paused   -> end-of-turn guess: a speculative turn on the utterance so far
         speech resumed  -> the guess was wrong: discard it
         end check       -> the end-of-turn model (smart_turn.py) judges the pause, off the audio path
@@ -97,6 +98,9 @@ class ListeningChain:
     def __init__(self, host: ListeningHost) -> None:
         self.host = host
         self._speculative: TurnInput | None = None  # the bet on the current pause, if any
+        # The input of the turn the end-of-turn model ended last, while speech may still resume it.
+        self._ended: TurnInput | None = None
+        self._ended_ran = False  # its turn was seen running
         self._partial_task: asyncio.Task[None] | None = None
         self._partial_mark = 0.0  # voiced ms of the current utterance when the last partial started
         self._utterances = itertools.count(1)
@@ -136,6 +140,7 @@ class ListeningChain:
         pcm16 = self._resampler.process(pcm)
         if self.wake is not None:
             pcm16 = await self._through_wake_gate(pcm16, arrived)
+        self._seal_if_heard()
         for event in self.segmenter.feed(pcm16, arrived):
             await self.on_segment(event)
         self._maybe_partial()
@@ -153,6 +158,7 @@ class ListeningChain:
 
     def clear(self) -> None:
         """Forget the audio heard so far, and any bet on it."""
+        self._ended = None
         self.segmenter.clear()
         self._discard_speculation()
         self._drop_partial()
@@ -208,9 +214,33 @@ class ListeningChain:
     async def _on_started(self, event: SpeechStarted) -> None:
         self._utterance_no = next(self._utterances)
         self._partial_mark = 0.0
+        ended, self._ended = self._ended, None
         await self.host.send(events.SpeechStarted(round(event.at_ms)))
-        if self.host.config.barge_in:
+        if event.resumed and ended is not None:
+            await self._take_back(ended)
+        elif self.host.config.barge_in:
             await self.host.interrupt("barge_in")
+
+    def _seal_if_heard(self) -> None:
+        """Once the reply to a turn the model ended is heard (or its turn is over), speech is a new turn."""
+        item = self._ended
+        if item is None:
+            return
+        turn = self.host.running(item)
+        if turn is not None:
+            self._ended_ran = True
+        if item.dropped or (turn is not None and turn.audio_ms > 0) or (turn is None and self._ended_ran):
+            self._ended = None
+            self.segmenter.seal()
+
+    async def _take_back(self, item: TurnInput) -> None:
+        """The user went on before hearing the reply: the turn the model ended was a thinking pause. Its turn
+        stops (`turn.done` status interrupted, reason `resumed`), and the utterance now going on, which
+        starts with the same audio, is answered instead."""
+        item.dropped = True
+        self.host.engines.counters["end_of_turn_resumed"] += 1
+        if self.host.running(item) is not None:
+            await self.host.interrupt("resumed")
 
     def _on_paused(self, event: SpeechPaused) -> None:
         """A short pause: bet that the turn is over and start on it, output held back until it is known."""
@@ -246,6 +276,8 @@ class ListeningChain:
         self._drop_partial()
         utterance = event.utterance
         bet = self._utterance_ends_turn(utterance)
+        if event.reason == "end_of_turn" and utterance is not None:  # speech may still resume it
+            self._ended, self._ended_ran = self.host.last_queued, False
         self._after_wake = self._after_wake and utterance is None  # a too-short blip is not the request
         await self.host.send(events.SpeechStopped(
             at_ms=round(event.at_ms), reason=event.reason,

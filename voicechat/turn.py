@@ -149,9 +149,11 @@ class Turn:
             self.finished = True
         if self.item.decided is not None and not self.item.dropped:
             await self.item.decided.wait()  # finished before the hangover ended: wait for the verdict
-        if self.item.dropped and self.item.speculative:
+        if self.item.dropped and self._held is not None:  # a guess the client never saw: nothing to end
             self.session.history.forget_turn(self.id)
             return
+        if self.stop_reason == "resumed":  # a thinking pause: the utterance going on says all of it again
+            self.session.history.forget_turn(self.id)
         await self.release()
         if self._task.cancelled():
             if self.stop_reason == "closed":

@@ -57,6 +57,9 @@ class Utterance:
 @dataclass
 class SpeechStarted:
     at_ms: float
+    # Speech went on within `patience_ms` after the end-of-turn model ended the utterance: the new one
+    # continues it (its audio starts with the ended one's), and the turn started on the ended one is void.
+    resumed: bool = False
 
 
 @dataclass
@@ -129,6 +132,15 @@ class _Frame:
 
 
 @dataclass
+class _Ended:
+    """An utterance the end-of-turn model ended, and every frame heard since: resumed speech continues it."""
+
+    frames: list[_Frame]
+    start_position: int
+    silent_frames: int  # since its last voiced frame
+
+
+@dataclass
 class Segmenter:
     """Turns a PCM stream into speech started / stopped events.
 
@@ -155,6 +167,7 @@ class Segmenter:
         self._pending = b""
         self._position = 0  # frames seen since creation
         self._pause = 0  # end-of-turn checks asked so far
+        self._ended: _Ended | None = None  # an utterance the model ended, while speech may still resume it
         self._reset_speech()
 
     def _reset_speech(self) -> None:
@@ -208,9 +221,13 @@ class Segmenter:
                     return self._finish("max_length")
             else:
                 self._preroll.append(frame)
+                self._keep_ended(frame)
             if sum(self._window) >= self._onset_frames:
                 self.speaking = True
                 self._window.clear()
+                onset = self._position - self._onset_frames * 2
+                if not self.hold and self._ended is not None:
+                    return self._resume(onset)
                 if not self.hold:
                     self._frames = list(self._preroll)
                     self._preroll.clear()
@@ -218,7 +235,6 @@ class Segmenter:
                     self._voiced_frames = 0
                     for index, old in enumerate(self._frames):
                         self._note(old, index)
-                onset = self._position - self._onset_frames * 2
                 return SpeechStarted(at_ms=max(onset, self._start_position) * cfg.frame_ms)
             return None
         self._frames.append(frame)
@@ -250,6 +266,35 @@ class Segmenter:
                 self._paused = True
                 return SpeechPaused(at_ms=utterance.end_ms, utterance=utterance)
         return None
+
+    def _keep_ended(self, frame: _Frame) -> None:
+        """While an utterance the model ended may still resume: keep this frame for it, until the silence
+        since its last voiced frame reaches `patience_ms` (the longest pause an "incomplete" waits out)."""
+        ended = self._ended
+        if ended is None:
+            return
+        ended.frames.append(frame)
+        ended.silent_frames = 0 if frame.voiced else ended.silent_frames + 1
+        if ended.silent_frames * self.config.frame_ms >= max(self.config.patience_ms, self.config.check_ms):
+            self._ended = None
+
+    def _resume(self, onset: int) -> SpeechStarted:
+        """Speech within the pause after a model-ended utterance: the utterance goes on, pause included."""
+        ended, self._ended = self._ended, None
+        assert ended is not None
+        self._frames = ended.frames
+        self._start_position = ended.start_position
+        self._voiced_frames = 0
+        for index, old in enumerate(self._frames):
+            self._note(old, index)
+        # The next check hears from just before the speech resumed, as after a judged pause (see _step).
+        self._context_from = max(0, len(self._frames) - len(self._preroll))
+        self._preroll.clear()
+        return SpeechStarted(at_ms=max(onset, self._start_position) * self.config.frame_ms, resumed=True)
+
+    def seal(self) -> None:
+        """The utterance the model ended is final now (its reply is being heard): speech starts a new one."""
+        self._ended = None
 
     def _checking(self) -> bool:
         """An end-of-turn model judges this utterance (it is long enough to count)."""
@@ -313,7 +358,10 @@ class Segmenter:
     def _finish(self, reason: str) -> SpeechStopped:
         utterance = self._utterance(reason)
         at_ms = self._end_ms()
+        resumable = reason == "end_of_turn" and utterance is not None
+        ended = _Ended(self._frames, self._start_position, self._silent_run) if resumable else None
         self._reset_speech()
+        self._ended = ended
         return SpeechStopped(at_ms=at_ms, utterance=utterance, reason=reason)
 
     def commit(self) -> SpeechStopped | None:
@@ -321,6 +369,7 @@ class Segmenter:
 
         Returns None when there was nothing that could hold speech.
         """
+        self._ended = None
         if not self.speaking and not (self.hold and self._frames):
             self._preroll.clear()
             self._window.clear()
@@ -333,4 +382,5 @@ class Segmenter:
         self._pending = b""
         self._preroll.clear()
         self._window.clear()
+        self._ended = None
         self._reset_speech()

@@ -24,7 +24,15 @@ from ..session import Session, SessionError
 from ..turn_input import TurnInput
 from . import realtime_client as rc
 from .realtime_client import REALTIME, attach_pictures
-from .realtime_events import RealtimeFormat, session_object, session_update_from
+from .realtime_events import (
+    RealtimeFormat,
+    VoiceRefused,
+    check_response_voice,
+    check_voice,
+    session_object,
+    session_update_from,
+    voice_param,
+)
 from .socket import Write, serve_websocket
 
 log = logging.getLogger(__name__)
@@ -247,7 +255,8 @@ class RealtimeTranslator:
         status = {"completed": "completed", "interrupted": "cancelled"}.get(event["status"], "failed")
         details = None
         if status == "cancelled":
-            reason = "turn_detected" if event.get("reason") == "barge_in" else "client_cancelled"
+            # "resumed": the user went on after a pause the end-of-turn model had ended the turn at
+            reason = "turn_detected" if event.get("reason") in ("barge_in", "resumed") else "client_cancelled"
             details = {"type": "cancelled", "reason": reason}
         elif status == "failed":
             details = {"type": "failed", "error": {"type": "server_error", "code": event.get("error")}}
@@ -293,8 +302,20 @@ class RealtimeTranslator:
 
     @REALTIME.handles(rc.SessionUpdate)
     async def _client_session_update(self, event: rc.SessionUpdate) -> None:
-        update, self.fmt = session_update_from(event.session or {}, self.fmt)
-        await self.session.handle(native.SessionUpdate(update))
+        client = event.session or {}
+        try:
+            update, fmt = session_update_from(client, self.fmt)
+            if update.get("voice"):  # the native door's check: a voice no engine has is refused
+                check_voice(self.session, update["voice"], voice_param(client))
+        except VoiceRefused as exc:  # nothing of this update applies; the session goes on as it was
+            self.error("invalid_value", str(exc), event.event_id, param=exc.param)
+            return
+        previous, self.fmt = self.fmt, fmt  # session.updated (sent inside handle) shows the new format
+        try:
+            await self.session.handle(native.SessionUpdate(update))
+        except BaseException:
+            self.fmt = previous  # refused by the session: the client's wire stays as it was
+            raise
 
     @REALTIME.handles(rc.InputAudioBufferAppend)
     async def _client_input_audio_buffer_append(self, event: rc.InputAudioBufferAppend) -> None:
@@ -375,6 +396,11 @@ class RealtimeTranslator:
     @REALTIME.handles(rc.ResponseCreate)
     async def _client_response_create(self, event: rc.ResponseCreate) -> None:
         options = event.response or {}
+        try:
+            check_response_voice(options, self.fmt)
+        except VoiceRefused as exc:  # said, not spoken in another voice than asked
+            self.error("invalid_value", str(exc), event.event_id, param=exc.param)
+            return
         self.session.respond(options.get("instructions"))
 
     @REALTIME.handles(rc.ResponseCancel)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from .rest import OPENAI_VOICES
+
 if TYPE_CHECKING:
     from ..session import Session
 
@@ -31,6 +33,42 @@ class RealtimeFormat:
         "create_response": True, "interrupt_response": True, "idle_timeout_ms": None})
     transcription: dict[str, Any] | None = field(default_factory=lambda: {"model": "whisper-1"})
     voice: str = "alloy"
+
+
+class VoiceRefused(ValueError):
+    """A `voice` this server cannot speak with; `param` is where the client put it."""
+
+    def __init__(self, message: str, param: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+def voice_param(client: dict[str, Any]) -> str:
+    """Where a `session.update` carries its voice: GA `session.audio.output.voice`, beta `session.voice`."""
+    output = (client.get("audio") or {}).get("output") or {}
+    return "session.audio.output.voice" if isinstance(output, dict) and "voice" in output else "session.voice"
+
+
+def check_voice(session: Session, name: str, param: str) -> None:
+    """The native door's voice check (an engine here must have `name`), as a Realtime refusal."""
+    try:
+        session.engines.tts.check_voice(name)
+    except ValueError as exc:
+        openai = ", ".join(sorted(OPENAI_VOICES))
+        raise VoiceRefused(f"{exc}. OpenAI's names ({openai}) mean the default voice", param) from None
+
+
+def check_response_voice(options: dict[str, Any], fmt: RealtimeFormat) -> None:
+    """A `response.create` may name a voice for that response only, which is not served here: one that is
+    not the session's own voice is refused rather than spoken in the session's voice unsaid."""
+    output = (options.get("audio") or {}).get("output") or {}
+    beta = "voice" not in output
+    voice = options.get("voice") if beta else output["voice"]
+    if voice is None or voice == fmt.voice or (voice in OPENAI_VOICES and fmt.voice in OPENAI_VOICES):
+        return
+    raise VoiceRefused(f"a response cannot have its own voice here; change the session's voice with "
+                       f"session.update (it speaks with {fmt.voice!r})",
+                       "response.voice" if beta else "response.audio.output.voice")
 
 
 def _format_name(spec: Any) -> str:
@@ -67,8 +105,13 @@ def session_update_from(client: dict[str, Any], fmt: RealtimeFormat) -> tuple[di
         changes["output_law"] = law
         update["output_audio"] = {"format": "pcm16", "rate": rate}
     voice = audio_out.get("voice", client.get("voice"))
-    if voice:
-        changes["voice"] = str(voice)
+    if voice is not None:
+        if not isinstance(voice, str) or not voice.strip():
+            raise VoiceRefused(f"voice must be a voice name, not {voice!r}", voice_param(client))
+        changes["voice"] = voice
+        # OpenAI's names mean the default voice for the reply's language (as in doors/rest.py); any other
+        # name is an engine's own voice, checked by the session like a native client's.
+        update["voice"] = "" if voice in OPENAI_VOICES else voice
     modalities = client.get("output_modalities", client.get("modalities"))
     if modalities is not None:
         changes["modalities"] = ("audio",) if "audio" in modalities else ("text",)

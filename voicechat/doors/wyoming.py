@@ -219,6 +219,7 @@ class WyomingTranslation:
         self.converter = AudioChunkConverter(width=2, channels=1)
         self.stream_chunker: SentenceChunker | None = None
         self.stream_voice: str | None = None
+        self.stream_refused = False  # the stream's voice was refused: its text is not spoken
         self.wake: WakeStream | None = None  # after `detect`: the audio is for the wake word, not asr
 
     async def greet(self) -> None:
@@ -283,20 +284,26 @@ class WyomingTranslation:
             # Streaming clients also send the whole text for older servers: already being spoken.
             if self.stream_chunker is None:
                 request = read(Synthesize, event)
-                await self._speak([request.text], request.voice.name if request.voice else None)
+                voice = request.voice.name if request.voice else None
+                if not await self._refused(voice):
+                    await self._speak([request.text], voice)
         elif SynthesizeStart.is_type(event.type):
             start = read(SynthesizeStart, event)
             self.stream_chunker = SentenceChunker(self.settings.tts_first_chunk_chars)
             self.stream_voice = start.voice.name if start.voice else None
+            self.stream_refused = await self._refused(self.stream_voice)
         elif SynthesizeChunk.is_type(event.type):
             if self.stream_chunker is None:
                 raise BadEvent("synthesize-chunk without synthesize-start")
             pieces = self.stream_chunker.feed(read(SynthesizeChunk, event).text)
-            await self._speak(pieces, self.stream_voice)
+            if not self.stream_refused:  # refused once at synthesize-start, not once per chunk
+                await self._speak(pieces, self.stream_voice)
         elif SynthesizeStop.is_type(event.type):
             if self.stream_chunker is not None:
                 rest, self.stream_chunker = self.stream_chunker.flush(), None
-                await self._speak(rest, self.stream_voice)
+                if not self.stream_refused:
+                    await self._speak(rest, self.stream_voice)
+            self.stream_refused = False
             await self.write_event(SynthesizeStopped().event())
         elif Transcript.is_type(event.type):
             await self._handle(read(Transcript, event))
@@ -340,6 +347,18 @@ class WyomingTranslation:
         await self.write_event(Transcript(text=text, language=result.language).event())
 
     # --- tts --------------------------------------------------------------------------------------
+
+    async def _refused(self, voice: str | None) -> bool:
+        """True, after a Wyoming `error` saying so, when no engine here has the voice `voice`: the text is
+        not spoken by another voice unsaid (the native door's check, voicechat/tts.py)."""
+        if not voice:
+            return False
+        try:
+            self.door.engines.tts.check_voice(voice)
+        except ValueError as exc:
+            await self.write_event(Error(text=str(exc), code="voice_not_found").event())
+            return True
+        return False
 
     async def _speak(self, pieces: list[str], voice: str | None) -> None:
         """Each piece becomes one audio-start / audio-chunk… / audio-stop stream."""
