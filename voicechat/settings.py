@@ -79,7 +79,8 @@ class Settings(BaseSettings):
         200, ge=30, description="Silence after which the end-of-turn model judges the pause."
     )
     end_of_turn_max_ms: int = Field(
-        2500, description="Longest silence inside a turn the model judged incomplete (a thinking pause)."
+        2500, description="Longest silence inside a turn the model judged incomplete (a thinking pause); "
+        "also how long after a turn the model ended speech may still continue it (before its reply is heard)."
     )
     end_of_turn_threshold: float = Field(
         0.5, ge=0.0, le=1.0, description="Model probability at or above which a turn counts as complete."
