@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,6 +44,25 @@ def count_sentences(reply: str) -> int:
     """Sentences in a reply, as the server's speech chunker cuts them (no first-chunk or length cut)."""
     chunker = SentenceChunker(first_chunk_chars=10_000, max_chars=10_000)
     return len(chunker.feed(reply) + chunker.flush())
+
+
+# What a spoken reply must not hold: bold, code, headings, list items, emoji (read aloud, they are noise).
+MARKUP = re.compile(r"(\*\*|__|`|^\s*#|^\s*(?:[-*•]|\d+[.)])\s|[\U0001F300-\U0001FAFF\u2600-\u27BF])",
+                    re.MULTILINE)
+
+
+def plain_spoken(reply: str) -> bool:
+    """A reply with no list, markdown, code or emoji (`MARKUP`): one that reads aloud as it is written."""
+    return not MARKUP.search(reply)
+
+
+def is_right(reply: str, keywords: tuple[str, ...]) -> bool:
+    """The one answer judge of bench/brain.py and bench/quality.py: a reply is right when it holds one of
+    the keywords as whole words, case-insensitive; punctuation counts as a space on both sides ("fifty-six"
+    and "fifty six" alike), except a comma between digits ("3,600" stays one number)."""
+    words = " " + re.sub(r"[^0-9a-z,]+", " ", reply.lower()).replace(",", " , ") + " "
+    words = re.sub(r"(\d) , (\d)", r"\1,\2", words)  # 3,600 stays one number
+    return any(f" {' '.join(re.sub(r'[^0-9a-z,]+', ' ', k).split())} " in words for k in keywords)
 
 
 def shipped(**overrides: Any) -> Settings:

@@ -25,13 +25,12 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import statistics
 import time
 from pathlib import Path
 from typing import Any
 
-from benchkit import ROOT, count_sentences, pct  # noqa: I001  (first: puts the checkout on sys.path)
+from benchkit import ROOT, count_sentences, is_right, pct, plain_spoken  # noqa: I001  (first: puts the checkout on sys.path)
 
 from bench.brain_questions import QUESTIONS, Question
 from voicechat.llm import LocalChat
@@ -44,17 +43,6 @@ def spoken_set() -> list[Question]:
     from bench.quality import QUESTIONS as SPOKEN
 
     return [Question(text, keys, "spoken set", "spoken") for text, keys in SPOKEN]
-
-
-def is_right(reply: str, keywords: tuple[str, ...]) -> bool:
-    """A keyword as whole words ("fifty-six" and "fifty six" alike, "3,600" one number).
-
-    Not the same judge as bench/quality.py's `is_right`, which neither normalises the keyword nor keeps
-    "3,600" whole: figures for the spoken set typed here and spoken there are not judged identically.
-    """
-    words = " " + re.sub(r"[^0-9a-z,]+", " ", reply.lower()).replace(",", " , ") + " "
-    words = re.sub(r"(\d) , (\d)", r"\1,\2", words)  # 3,600 stays one number
-    return any(f" {' '.join(re.sub(r'[^0-9a-z,]+', ' ', k).split())} " in words for k in keywords)
 
 
 async def ask(chat: LocalChat, settings: Settings, question: Question, cold: bool) -> dict[str, Any]:
@@ -84,7 +72,7 @@ async def ask(chat: LocalChat, settings: Settings, question: Question, cold: boo
         "question": question.text, "kind": question.kind, "half": question.half, "reply": reply,
         "right": is_right(reply, question.keywords), "first_token_ms": (first_token - started) * 1000,
         "first_piece_ms": (first_piece - started) * 1000, "tokens_per_s": speed,
-        "sentences": count_sentences(reply), "words": len(reply.split()),
+        "sentences": count_sentences(reply), "words": len(reply.split()), "styled": plain_spoken(reply),
     }
 
 
@@ -103,6 +91,8 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "sentences_mean": statistics.mean(r["sentences"] for r in rows),
         "sentences_max": max(r["sentences"] for r in rows),
         "words_mean": statistics.mean(r["words"] for r in rows),
+        "over_three": sum(r["sentences"] > 3 for r in rows),
+        "styled": sum(r["styled"] for r in rows) / len(rows),
     }
 
 
@@ -127,8 +117,8 @@ def table(results: list[dict[str, Any]]) -> str:
     halves = list(dict.fromkeys(h for r in results for h in r["right"]))
     head = " | ".join(f"right ({h})" for h in halves)
     lines = [f"| local model | {head} | first token p50 / p95 | first piece p50 / p95 | tokens/s "
-             "| sentences / reply (max) | words / reply |",
-             "|---|" + "---|" * len(halves) + "---|---|---|---|---|"]
+             "| sentences / reply (max) | words / reply | no lists, markdown, code |",
+             "|---|" + "---|" * len(halves) + "---|---|---|---|---|---|"]
     for r in results:
         cells = []
         for h in halves:
@@ -138,7 +128,8 @@ def table(results: list[dict[str, Any]]) -> str:
             f"| `{r['model']}`{' (cold)' if r['cold'] else ''} | {' | '.join(cells)} "
             f"| {r['first_token_p50_ms']:.0f} / {r['first_token_p95_ms']:.0f} ms "
             f"| {r['first_piece_p50_ms']:.0f} / {r['first_piece_p95_ms']:.0f} ms | {r['tokens_per_s']:.0f} "
-            f"| {r['sentences_mean']:.1f} ({r['sentences_max']}) | {r['words_mean']:.0f} |")
+            f"| {r['sentences_mean']:.1f} ({r['sentences_max']}) | {r['words_mean']:.0f} "
+            f"| {r['styled'] * 100:.0f} % |")
     return "\n".join(lines)
 
 

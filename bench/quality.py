@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import statistics
 import tempfile
 import time
@@ -32,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import jiwer
-from benchkit import ROOT, count_sentences, pct  # before the checkout's modules: puts it on sys.path
+from benchkit import ROOT, count_sentences, is_right, pct, plain_spoken  # noqa: I001  (first: the checkout)
 
 from tests.process import ServerProcess
 from tests.speech import espeak_speech, piper_speech, silence
@@ -83,8 +82,6 @@ QUESTIONS: list[tuple[str, tuple[str, ...]]] = [
 # noise, slower), espeak-ng American and British. (espeak-ng's female variant en-us+f3 was left out:
 # whisper base heard "Who wrote Romeo and Juliet?" as "You wrote low notes and you read?".)
 VOICES = ("piper en_US-joe", "espeak-ng en-us", "piper en_US-joe natural", "espeak-ng en-gb")
-MARKUP = re.compile(r"(\*\*|__|`|^\s*#|^\s*(?:[-*•]|\d+[.)])\s|[\U0001F300-\U0001FAFF\u2600-\u27BF])",
-                    re.MULTILINE)
 CHUNK_MS = 20
 
 
@@ -101,11 +98,6 @@ def speech_for(voice: str, text: str, rate: int = 16000) -> bytes:
     if voice.startswith("piper"):
         return piper_speech(text, rate)
     return espeak_speech(text, rate, voice=voice.split()[1])
-
-
-def is_right(reply: str, keywords: tuple[str, ...]) -> bool:
-    words = " " + re.sub(r"[^0-9a-z]+", " ", reply.lower()) + " "
-    return any(f" {keyword} " in words for keyword in keywords)
 
 
 async def ask(url: str, speech: bytes, rate: int = 16000) -> dict[str, Any]:
@@ -172,7 +164,7 @@ async def bench_model(model: str, questions: list[tuple[str, tuple[str, ...]]], 
         for (question, keywords), speech, voice in zip(questions, audio, voices, strict=True):
             turn = await ask(server.ws, speech)
             turn.update(question=question, voice=voice, right=is_right(turn["reply"], keywords),
-                        sentences=count_sentences(turn["reply"]), styled=not MARKUP.search(turn["reply"]),
+                        sentences=count_sentences(turn["reply"]), styled=plain_spoken(turn["reply"]),
                         wer=jiwer.wer(normalise(question), normalise(turn["transcript"]) or "<nothing>"))
             rows.append(turn)
             mark = "ok " if turn["right"] else "BAD"

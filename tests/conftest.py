@@ -97,7 +97,10 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
         return server
 
     yield start
-    for server in [*running.values(), *extra]:
+    servers = [*running.values(), *extra]
+    for server in servers:  # all asked at once: stopped one after another they took ~9 s at the end of a run
+        server.thread.server.should_exit = True
+    for server in servers:
         server.thread.stop()
 
 

@@ -19,6 +19,8 @@ QUESTIONS = [
     ("Who wrote Romeo and Juliet?", ("shakespeare",)),
     ("How many minutes are in three hours?", ("180", "one hundred eighty", "one hundred and eighty")),
     ("At how many degrees Celsius does water boil at sea level?", ("100", "hundred")),
+    # With "eight plus five is thirteen" among the examples, the model answered this one "thirteen" too.
+    ("What is five plus seven?", ("12", "twelve")),
     ("中国的首都是哪里？", ("北京",)),
 ]
 MARKUP = re.compile(r"(\*\*|`|^\s*(?:[-*•]|\d+[.)])\s)", re.MULTILINE)

@@ -173,6 +173,38 @@ async def finished(client: NativeClient, job_id: str, timeout: float = 30) -> di
         await client.next(timeout)
 
 
+async def test_a_conversation_resumed_on_the_other_node_mid_job_hears_its_completion_there(two_nodes):
+    """#14's "done when" as a user lives it: A dies mid-job, the page reconnects with its conversation id
+    and lands on B, B takes the job over, and that connection gets the result and hears it said."""
+    a, b = two_nodes
+    fake = shared_fake()
+    submitted_before = len(fake.sent(SUBMIT))
+    fake.stuck.add("midjourney")
+    try:
+        asker = await NativeClient.connect(ws(a, ALICE))
+        conversation_id = asker.ready["conversation_id"]
+        await asker.send({"type": "text", "text": "Draw a paper boat on a pond"})
+        job_id = (await asker.find("media.job", event="progress"))["job"]["id"]
+        await asker.find("turn.done", turn_id="turn_1")
+        a.kill9()
+        await asker.close()
+        resumed = await NativeClient.connect(ws(b, ALICE, conversation_id=conversation_id))
+        assert resumed.ready["resumed"] is True
+        fake.stuck.discard("midjourney")  # still running: nobody could finish it while A was dying
+        ended = await finished(resumed, job_id)
+        assert ended["event"] == "succeeded", ended["job"]
+        assert "taking it over" in b.log
+        spoken = await resumed.find("turn.done", timeout=30, turn_id="turn_2")  # after the stored turn_1
+        assert spoken["status"] == "completed"
+        said = "".join(e["delta"] for e in resumed.events
+                       if e.get("type") == "reply.text.delta" and e.get("turn_id") == "turn_2")
+        assert said.strip() == ended["message"].strip() and said.strip()
+        assert len(fake.sent(SUBMIT)) == submitted_before + 1
+        await resumed.close()
+    finally:
+        fake.stuck.discard("midjourney")
+
+
 async def test_a_job_caught_mid_submission_is_not_sent_again(two_nodes):
     a, b = two_nodes
     fake = shared_fake()

@@ -13,7 +13,7 @@ from tests.fakes.media_routes import TINY_PNG
 from tests.fakes.providers import KEY, FakeMediaServer, shared_fake
 from voicechat.media.jobs import JobStatus, MediaKind, MediaRequest
 from voicechat.media.providers import ADAPTERS
-from voicechat.media.providers.base import ProviderError
+from voicechat.media.providers.base import FollowsUp, ListsTemplates, MediaProvider, ProviderError
 
 CDN = "https://cdn.example.test"
 IMAGE = "data:image/png;base64," + base64.b64encode(TINY_PNG).decode()
@@ -277,3 +277,12 @@ async def test_viggle_says_why_a_picture_url_cannot_be_used_and_submits_nothing(
             await adapter.submit(request)
         assert (caught.value.code, said in caught.value.message) == (code, True), (url, caught.value.message)
     assert len(fake.sent("/viggle/")) == submitted  # no upload, no task
+
+
+def test_optional_provider_features_are_found_by_their_protocols():
+    """The service and bridge ask `isinstance(adapter, FollowsUp)` / `ListsTemplates`: only Midjourney has
+    buttons, only Viggle a template catalogue, and every adapter is a MediaProvider naming its actions."""
+    adapters = {name: cls("http://127.0.0.1:9", SecretStr(KEY)) for name, cls in ADAPTERS.items()}
+    assert {n for n, a in adapters.items() if isinstance(a, FollowsUp)} == {"midjourney"}
+    assert {n for n, a in adapters.items() if isinstance(a, ListsTemplates)} == {"viggle"}
+    assert all(isinstance(a, MediaProvider) and a.actions for a in adapters.values())

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from voicechat.media.jobs import Job, JobStatus, MediaKind, MediaRequest
-from voicechat.media.store import JobStore
+from voicechat.media.store import AnnouncesJobs, JobStore
+from voicechat.pg_store import PgJobStore
 
 
 def job(**fields) -> Job:
@@ -106,3 +107,9 @@ async def test_async_wrappers(store):
     assert await store.aget(item.id) == item
     assert [j.id for j in await store.alist("alice")] == [item.id]
     assert [j.id for j in await store.aunfinished()] == [item.id]
+
+
+def test_only_the_shared_store_announces_job_updates_to_other_servers():
+    # MediaService starts its announcer by this protocol: a renamed method must fail here, not go quiet.
+    assert issubclass(PgJobStore, AnnouncesJobs)
+    assert not issubclass(JobStore, AnnouncesJobs)

@@ -196,10 +196,13 @@ def _http_error(response: httpx.Response) -> tuple[str, str]:
 
 # Shown to the local model before every conversation (after the system prompt, cached with it, so they
 # cost nothing per turn): a half-billion-parameter model follows examples far better than instructions.
-# Kept apart from the questions bench/brain.py and bench/quality.py ask.
+# Kept apart from the questions bench/brain.py and bench/quality.py ask. An example's answer must not fit
+# another question of its shape: with "eight plus five is thirteen" here, the model answered "five plus
+# seven is thirteen" too (it copies an example's words when unsure), so the example is a product whose
+# result no everyday sum shares, written in digits.
 EXAMPLES: tuple[tuple[str, str], ...] = (
     ("What is the capital of Peru?", "The capital of Peru is Lima."),
-    ("What is eight plus five?", "Eight plus five is thirteen."),
+    ("What is nine times three?", "9 times 3 is 27."),
     ("How many hours are in three days?", "A day has 24 hours, so three days have 72 hours."),
     ("What do you call a baby horse?", "A baby horse is called a foal."),
     ("Who wrote Pride and Prejudice?", "Jane Austen wrote Pride and Prejudice."),
