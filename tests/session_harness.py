@@ -15,6 +15,7 @@ from tests.fakes.engines import ScriptedChat, ScriptedSTT, ScriptedTTS, speech
 from voicechat.engines import Engines
 from voicechat.session import Session
 from voicechat.settings import Settings
+from voicechat.store import ConversationStore
 from voicechat.tts import FallbackTTS
 from voicechat.vad import SpeechPaused, SpeechResumed, SpeechStarted, SpeechStopped, Utterance
 
@@ -30,11 +31,11 @@ def settings(**overrides: Any) -> Settings:
 class Harness:
     """One session on scripted engines, with everything it sent kept in order."""
 
-    def __init__(self, wake: Any = None, **overrides: Any) -> None:
+    def __init__(self, wake: Any = None, store: ConversationStore | None = None, **overrides: Any) -> None:
         self.stt, self.chat, self.tts = ScriptedSTT(), ScriptedChat(), ScriptedTTS()
         self.engines = Engines(stt=self.stt, chat=self.chat, tts=FallbackTTS([self.tts], 30.0), wake=wake)
         self.session = Session(engines=self.engines, settings=settings(**overrides),
-                               output=self._collect)
+                               output=self._collect, store=store)
         self.events: list[dict[str, Any]] = []
         self.audio_bytes = 0
         self._cursor = 0

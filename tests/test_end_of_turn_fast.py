@@ -4,10 +4,12 @@ speech resumes within the pause, and the session withdrawing the ended turn befo
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from tests.fakes.engines import MS_PER_WORD
 from tests.session_harness import Harness
 from tests.speech import piper_speech, silence
+from voicechat.store import ConversationStore
 from voicechat.vad import EndCheck, Segmenter, SegmenterConfig, SpeechStarted, SpeechStopped
 
 
@@ -90,3 +92,28 @@ async def test_once_the_reply_is_heard_speech_is_a_new_turn_that_barges_in() -> 
         assert done["audio_ms"] >= MS_PER_WORD  # the reply was being heard
         assert h.engines.counters["end_of_turn_resumed"] == 0
         assert h.session.history.messages()[0]["content"] == "turn off the lights"
+
+
+async def test_a_taken_back_turn_leaves_no_half_sentence_in_the_store(tmp_path: Path) -> None:
+    """A resumed conversation reads the store: the half the user went on from must not come back as a turn."""
+    store = ConversationStore(tmp_path / "conversations.sqlite3")
+    await store.open()
+    async with Harness(store=store) as h:
+        h.chat.replies = ["A half answer.", "A timer for twenty minutes."]
+        h.chat.gate, h.chat.gate_after = asyncio.Event(), 1  # the first reply stalls before it can be heard
+        await h.speech_started()
+        half = h.utterance("please set a timer for")
+        await h.session.listening.on_segment(SpeechStopped(half.end_ms, half, reason="end_of_turn"))
+        await h.until(h.chat.stalled)
+        await h.session.listening.on_segment(SpeechStarted(at_ms=0.0, resumed=True))
+        taken_back = await h.next("turn.done")
+        assert taken_back["reason"] == "resumed"
+        h.chat.gate.set()
+        await h.stopped(h.utterance("please set a timer for twenty minutes"))
+        await h.next("turn.done", status="completed")
+    stored = await store.conversation(h.session.id, "local")
+    assert stored is not None
+    turns = {t["turn_id"]: t for t in stored["turns"]}
+    assert turns[taken_back["turn_id"]]["status"] == "interrupted"  # the announced turn is still on record
+    said = [t["user_text"] for t in stored["turns"] if t["user_text"]]
+    assert said == ["please set a timer for twenty minutes"]

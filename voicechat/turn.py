@@ -180,7 +180,10 @@ class Turn:
         if store is None:
             return
         try:
-            await store.save_turn(self.session.id, self.id, user_text=self.user_text,
+            # A taken-back turn (reason resumed) keeps its record but not its half sentence: the turn going on
+            # stores the whole utterance, and a resumed conversation must not read the half back in.
+            user_text = "" if self.stop_reason == "resumed" else self.user_text
+            await store.save_turn(self.session.id, self.id, user_text=user_text,
                                   assistant_text=self.heard_text(), status=self.status,
                                   timings=self._timings(), media_job_id=self.media_job_id)
         except StoreError as exc:
