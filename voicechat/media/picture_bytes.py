@@ -11,21 +11,11 @@ from __future__ import annotations
 import httpx
 
 from voicechat.media.providers.base import ProviderError, decode_data_url
+from voicechat.media.uploads import MAX_UPLOAD_BYTES, image_type
 
-MAX_PICTURE_BYTES = 10 << 20  # the same limit as an upload to POST /api/uploads
+MAX_PICTURE_BYTES = MAX_UPLOAD_BYTES  # the same limit as an upload to POST /api/uploads
 FETCH_TIMEOUT_S = 20.0
 MAX_REDIRECTS = 3
-_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg", b"GIF8": "image/gif"}
-
-
-def sniff_image(data: bytes) -> str | None:
-    """The image type the bytes say they are (PNG, JPEG, GIF, WebP), or None."""
-    for signature, mime in _SIGNATURES.items():
-        if data.startswith(signature):
-            return mime
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
 
 
 async def picture_bytes(image: str, *, transport: httpx.AsyncBaseTransport | None = None,
@@ -60,7 +50,7 @@ async def picture_bytes(image: str, *, transport: httpx.AsyncBaseTransport | Non
     except httpx.HTTPError as exc:
         raise ProviderError("image_unreachable",
                             f"the picture at {where} could not be fetched ({type(exc).__name__})") from None
-    mime = sniff_image(bytes(data))
+    mime = image_type(bytes(data))
     if mime is None:
         kind = response.headers.get("content-type", "unknown").split(";")[0]
         raise ProviderError("unsupported_image", f"the picture at {where} is not a PNG, JPEG, GIF or WebP "

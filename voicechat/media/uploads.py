@@ -16,11 +16,12 @@ from pathlib import Path
 MAX_UPLOAD_BYTES = 10 << 20
 # Magic numbers, so a file is accepted for what it is, not for the name or type the client claims.
 _IMAGE_SIGNATURES = {
-    b"\x89PNG\r\n\x1a\n": "png",
-    b"\xff\xd8\xff": "jpg",
-    b"GIF87a": "gif",
-    b"GIF89a": "gif",
+    b"\x89PNG\r\n\x1a\n": "image/png",
+    b"\xff\xd8\xff": "image/jpeg",
+    b"GIF87a": "image/gif",
+    b"GIF89a": "image/gif",
 }
+_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp"}
 
 
 class UploadRefused(ValueError):
@@ -38,14 +39,20 @@ class Upload:
     size: int
 
 
-def image_extension(data: bytes) -> str | None:
-    """The file extension the bytes say they are (PNG, JPEG, GIF, WebP), or None."""
-    for signature, ext in _IMAGE_SIGNATURES.items():
+def image_type(data: bytes) -> str | None:
+    """The image type the bytes say they are (`image/png`, JPEG, GIF, WebP), or None."""
+    for signature, mime in _IMAGE_SIGNATURES.items():
         if data.startswith(signature):
-            return ext
+            return mime
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
+        return "image/webp"
     return None
+
+
+def image_extension(data: bytes) -> str | None:
+    """The file extension the bytes say they are (png, jpg, gif, webp), or None."""
+    mime = image_type(data)
+    return _EXTENSIONS[mime] if mime else None
 
 
 def too_large() -> UploadRefused:
