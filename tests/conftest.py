@@ -36,6 +36,9 @@ def make_settings(**overrides: Any) -> Settings:
         # The suite opens hundreds of connections a minute to shared servers; limits are tested on their own.
         "max_connections_per_minute": 0,
         "max_requests_per_minute": 0,
+        # Nor may a shared server refuse a test's session because an earlier test left speech queued on a
+        # loaded machine (1013 "at capacity"): admission is tested on its own (tests/test_admission.py).
+        "stt_admission_wait_ms": 0,
         "db_path": Path(tempfile.mkdtemp(prefix="voicechat-db-")) / "voicechat.sqlite3",
     }
     base.update(overrides)
