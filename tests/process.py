@@ -18,7 +18,7 @@ class ServerProcess:
     """A server process and its log. `wait_for` blocks until a matching line is written."""
 
     def __init__(self, env: dict[str, str], timeout: float = 120.0, argv: list[str] | None = None,
-                 cwd: Path | None = None) -> None:
+                 cwd: Path | None = None, wait: bool = True) -> None:
         self.proc = subprocess.Popen(
             argv or [sys.executable, "server.py", "--port", "0"], cwd=cwd or ROOT, env=env, text=True,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -28,6 +28,26 @@ class ServerProcess:
         self._closed = False  # the log pipe reached its end: the process is gone
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+        self.scheme, self.port = "http", 0
+        if wait:
+            self.wait_listening(timeout)
+
+    @classmethod
+    def start_all(cls, envs: list[dict[str, str]], timeout: float = 120.0) -> list[ServerProcess]:
+        """Several servers started at once (each loads its models on a core of its own: a two-node
+        cluster is up in about the time of one), returned once all listen; if one fails, all stop."""
+        servers = [cls(env, timeout, wait=False) for env in envs]
+        try:
+            for server in servers:
+                server.wait_listening(timeout)
+        except BaseException:
+            for server in servers:
+                server.stop()
+            raise
+        return servers
+
+    def wait_listening(self, timeout: float = 120.0) -> None:
+        """Block until the server logs the address it listens on; take its scheme and port from it."""
         listening = self.wait_for(LISTENING, timeout)
         self.scheme, self.port = listening.group(1), int(listening.group(2))
 

@@ -53,8 +53,7 @@ def two_nodes(tmp_path: Path, postgres, fake_chat) -> Iterator[tuple[ServerProce
     url = postgres.database()
     nodes: list[ServerProcess] = []
     try:
-        for name in ("a", "b"):
-            nodes.append(ServerProcess(node_env(tmp_path, url, fake_chat, name)))
+        nodes += ServerProcess.start_all([node_env(tmp_path, url, fake_chat, name) for name in ("a", "b")])
         yield nodes[0], nodes[1]
     finally:
         for node in nodes:
