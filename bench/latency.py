@@ -140,7 +140,8 @@ async def raw_engines(engines: Any, settings: Settings, speech: bytes, reply: st
         break
     tts_ms = (time.perf_counter() - tts_start) * 1000
     return {"stt_ms": stt_ms, "stock_stt_ms": stock_ms, "first_token_ms": first_token_ms,
-            "first_piece_ms": first_piece_ms, "tts_first_ms": tts_ms, "text": transcript.text}
+            "first_piece_ms": first_piece_ms, "tts_first_ms": tts_ms, "text": transcript.text,
+            "first_piece": pieces[0] if pieces else ""}
 
 
 def reset_prompt_cache(engines: Any) -> None:
@@ -205,6 +206,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "speculative": Settings(**overrides, vad_speculate_ms=args.speculate_ms, end_of_turn="hangover"),
         "hangover": Settings(**overrides, vad_speculate_ms=0, end_of_turn="hangover"),
     }
+    servers = {mode: config for mode, config in servers.items() if mode in args.modes}
     texts = (UTTERANCES * 4)[: args.n]
     rows = []
     with benchkit.servers(servers) as running:
@@ -218,16 +220,16 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             for mode, url in urls.items():
                 reset_prompt_cache(engines[mode])
                 row[mode] = await pipeline_turn(url, speech)
-            row["raw"] = await raw_engines(engines["hangover"], settings, speech, row["hangover"]["reply"])
+            last = list(urls)[-1]
+            row["raw"] = await raw_engines(engines[last], settings, speech, row[last]["reply"])
             rows.append(row)
-            row["barge_in_ms"] = await barge_in_trial(urls["hangover"])
-            smart, spec = row["smart_turn"]["client_ms"], row["speculative"]["client_ms"]
-            wait = row["hangover"]["client_ms"]
-            print(f"  {text[:40]:40s} first audio: smart-turn {smart.get('first_audio', 0):5.0f} ms, "
-                  f"speculative {spec.get('first_audio', 0):5.0f} ms, "
-                  f"hangover {wait.get('first_audio', 0):5.0f} ms, raw engines {raw_sum(row, 0):5.0f} ms",
+            if args.barge_in:
+                row["barge_in_ms"] = await barge_in_trial(urls[last])
+            audio = ", ".join(f"{mode} {row[mode]['client_ms'].get('first_audio', 0):5.0f} ms"
+                              for mode in urls)
+            print(f"  {text[:40]:40s} first audio: {audio}, raw engines {raw_sum(row, 0):5.0f} ms",
                   flush=True)
-    return summarize(rows, args.hangover_ms, engines["smart_turn"].describe())
+    return summarize(rows, args.hangover_ms, engines[list(urls)[0]].describe(), list(urls))
 
 
 def raw_sum(row: dict[str, Any], hangover_ms: int, chat_key: str = "first_piece_ms") -> float:
@@ -235,15 +237,24 @@ def raw_sum(row: dict[str, Any], hangover_ms: int, chat_key: str = "first_piece_
     return hangover_ms + raw["stt_ms"] + raw[chat_key] + raw["tts_first_ms"]
 
 
-def summarize(rows: list[dict[str, Any]], hangover_ms: int, engines: dict[str, Any]) -> dict[str, Any]:
+def summarize(rows: list[dict[str, Any]], hangover_ms: int, engines: dict[str, Any],
+              modes: list[str]) -> dict[str, Any]:
     def series(fn: Any) -> list[float]:
-        return [float(v) for v in (fn(r) for r in rows) if v is not None and v == v]
+        values = []
+        for row in rows:
+            try:
+                value = fn(row)
+            except KeyError:  # a figure of a server this run did not start (--modes)
+                continue
+            if value is not None and value == value:
+                values.append(float(value))
+        return values
 
     def first_audio(mode: str) -> Any:
         return lambda r: r[mode]["client_ms"].get("first_audio", float("nan"))
 
     figures: dict[str, list[float]] = {}
-    for mode in MODES:
+    for mode in modes:
         figures[f"{mode}: server speech end -> transcript"] = series(
             lambda r, m=mode: r[m]["done"]["timings"]["transcript_ms"])
         figures[f"{mode}: server speech end -> first audio"] = series(
@@ -277,9 +288,11 @@ def summarize(rows: list[dict[str, Any]], hangover_ms: int, engines: dict[str, A
         "smart_turn: first audio - raw (no hangover)": series(
             lambda r: first_audio("smart_turn")(r) - raw_sum(r, 0)),
     })
+    figures.update(stage_figures(rows, modes))
+    figures = {name: values for name, values in figures.items() if values}
     refs = " ".join(normalise(r["text"]) for r in rows)
     wers = {mode: wer(refs, " ".join(normalise(r[mode]["done"]["user_text"]) for r in rows))
-            for mode in MODES}
+            for mode in modes}
     wers["raw"] = wer(refs, " ".join(normalise(r["raw"]["text"]) for r in rows))
     print(f"\n{len(rows)} utterances, VAD hangover {hangover_ms} ms")
     for role, text in engines.items():
@@ -296,9 +309,38 @@ def summarize(rows: list[dict[str, Any]], hangover_ms: int, engines: dict[str, A
                     for k, v in figures.items()},
         "wer": wers,
         "rows": [{"text": r["text"], "raw": r["raw"], "barge_in_ms": r.get("barge_in_ms"),
-                  **{m: {"timings": r[m]["done"]["timings"], "client_ms": r[m]["client_ms"],
-                         "transcript": r[m]["done"]["user_text"]} for m in MODES}} for r in rows],
+                  **{m: {"timings": r[m]["done"]["timings"], "stages": r[m]["done"].get("stages"),
+                         "client_ms": r[m]["client_ms"],
+                         "transcript": r[m]["done"]["user_text"], "reply": r[m]["reply"]} for m in modes}}
+                 for r in rows],
     }
+
+
+# Where the server's time goes, from turn.done.stages: (figure, later stage, earlier stage); "" = speech end.
+STAGE_SPANS = (
+    ("turn queued (after speech end)", "queued", ""),
+    ("stt waited for the model", "stt_start", "queued"),
+    ("stt ran", "transcript", "stt_start"),
+    ("transcript -> chat asked", "chat_asked", "transcript"),
+    ("chat asked -> first speakable piece", "first_piece", "chat_asked"),
+    ("first piece -> tts first chunk", "tts_first_chunk", "first_piece"),
+    ("tts first chunk -> first audio sent", "first_audio", "tts_first_chunk"),
+    ("first audio sent (after speech end)", "first_audio", ""),
+)
+
+
+def stage_figures(rows: list[dict[str, Any]], modes: list[str]) -> dict[str, list[float]]:
+    """Each server's own stage timeline, span by span, to set next to the raw engines' figures."""
+    figures: dict[str, list[float]] = {}
+    for mode in modes:
+        for name, later, earlier in STAGE_SPANS:
+            values = []
+            for row in rows:
+                stages = row[mode]["done"].get("stages") or {}
+                if later in stages and (not earlier or earlier in stages):
+                    values.append(float(stages[later] - (stages[earlier] if earlier else 0)))
+            figures[f"{mode} stage: {name}"] = values
+    return figures
 
 
 def main() -> int:
@@ -309,6 +351,10 @@ def main() -> int:
                         help="VAD silence that ends an utterance (the fixed-hangover servers)")
     parser.add_argument("--speculate-ms", type=int, default=shipped.vad_speculate_ms,
                         help="pause that starts a speculative turn")
+    parser.add_argument("--modes", type=lambda v: v.split(","), default=list(MODES),
+                        help="servers to run, comma-separated (default all: " + ",".join(MODES) + ")")
+    parser.add_argument("--no-barge-in", dest="barge_in", action="store_false",
+                        help="skip the barge-in trial after each utterance (a quicker look at the rest)")
     parser.add_argument("--temperature", type=float, default=0.0, help="chat sampling temperature")
     parser.add_argument("--chat-url", help="OpenAI-compatible base URL (default: the bundled local model)")
     parser.add_argument("--chat-model", default="gpt-4o-mini")

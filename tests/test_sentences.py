@@ -78,3 +78,22 @@ def test_a_long_first_sentence_without_a_comma_is_cut_at_a_word_early():
     # Later sentences keep the usual bound: only the first piece is what the user waits for.
     later = feed_all(SentenceChunker(first_chunk_chars=60), "Yes. " + text, step=4)
     assert later[1] == text[: text.index(". ") + 1]
+
+
+def test_a_sentence_ending_on_a_plain_word_goes_out_without_waiting_for_the_next_token():
+    # The model's last token of the sentence is "." and the next one is a second away on 2 cores' budget:
+    # a dot after a plain word ends the sentence now.
+    chunker = SentenceChunker()
+    assert chunker.feed("The capital of France is Paris") == []
+    assert chunker.feed(".") == ["The capital of France is Paris."]
+    assert chunker.feed(' He said "stop."') == ['He said "stop."']
+    assert chunker.feed(" It is") == [] and chunker.flush() == ["It is"]
+
+
+def test_a_dot_that_may_go_on_still_waits_for_what_follows():
+    for head, rest in (("It costs 3.", "50 dollars."), ("Ask Dr.", " Smith."), ("In the U.S.", "A."),
+                       ("Wait..", "."), ("Climb Mt.", " Everest.")):
+        chunker = SentenceChunker()
+        assert chunker.feed(head) == [], head
+        assert feed_all(chunker, rest) == [head + rest], head
+    assert SentenceChunker().feed("Written by J.") == []  # an initial: "J.K. Rowling" may follow

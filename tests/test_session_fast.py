@@ -199,3 +199,29 @@ async def test_client_cancel_stops_a_reply() -> None:
         assert (await h.next("reply.stop"))["reason"] == "cancel"
         done = await h.next("turn.done")
         assert done["status"] == "interrupted" and done["reason"] == "cancel"
+
+
+async def test_turn_done_carries_the_servers_stage_timeline_in_order() -> None:
+    async with Harness() as h:
+        await h.say("what time is it")
+        stages = (await h.next("turn.done"))["stages"]
+        assert list(stages) == ["queued", "started", "stt_start", "transcript", "chat_asked", "first_token",
+                                "first_piece", "tts_first_chunk", "first_audio"]  # no verdict to wait for
+        assert list(stages.values()) == sorted(stages.values()) and stages["queued"] >= 0
+
+
+async def test_a_speculative_turns_timeline_shows_its_audio_held_for_the_verdict() -> None:
+    async with Harness() as h:
+        utterance = h.utterance("turn on the lights")
+        h.tts.hold_at = "there"  # "Hello there.": the first word's audio is out of the voice, then it waits
+        await h.speech_started()
+        await h.paused(utterance)
+        await h.until(h.tts.holding)  # the guess has its first audio, held back (nothing decided yet)
+        await h.stopped(utterance)
+        h.tts.release.set()
+        done = await h.next("turn.done")
+        stages = done["stages"]
+        # Synthesized before the hangover confirmed the end, sent only after it: released sits between.
+        assert list(stages)[-3:] == ["tts_first_chunk", "released", "first_audio"]
+        assert stages["tts_first_chunk"] <= stages["released"] <= stages["first_audio"]
+        assert done["timings"]["first_audio_ms"] >= stages["released"]

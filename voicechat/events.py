@@ -203,8 +203,9 @@ class TurnDone(ServerEvent):
     speculative: bool | None = None  # True: started at a pause, before the hangover confirmed the end
     language: str | None = None  # the reply's language (what the user speaks), when known
     tts_voice: str | None = None  # the voice that spoke the reply's first piece, when the engine names it
+    stages: dict[str, int] | None = None  # when the server did each step, ms from the end of speech
     optional: ClassVar[tuple[str, ...]] = ("reason", "error", "media_job_id", "speculative", "language",
-                                           "tts_voice")
+                                           "tts_voice", "stages")
 
 
 # --- media --------------------------------------------------------------------------------------------

@@ -11,7 +11,12 @@ _SENTENCE_END = re.compile(r"([.!?…]+[\"')\]]*)(\s+|$)|[。！？；]+")
 _CLAUSE_END = re.compile(r"([,;:—]|[，、：])\s*")
 _CJK_CLAUSE_END = re.compile(r"[，；、：]")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
-_ABBREVIATIONS = {"mr.", "mrs.", "ms.", "dr.", "st.", "e.g.", "i.e.", "etc.", "vs.", "no.", "prof."}
+_ABBREVIATIONS = {"mr.", "mrs.", "ms.", "dr.", "st.", "e.g.", "i.e.", "etc.", "vs.", "no.", "prof.", "mt.",
+                  "jr.", "sr.", "ft.", "inc.", "ltd.", "co.", "approx.", "fig.", "vol."}
+# A word of two letters or more ending in one dot, as the last thing written: "Paris." is a finished sentence
+# even before the next token shows a space (the first piece then leaves one token sooner, ~50 ms on 2 cores).
+# Not "3." (3.5), "U.S." or "J." (an initial), "..." still being written, nor an abbreviation.
+_WORD_THEN_DOT = re.compile(r"(?:^|[\s\"'(\[])([^\W\d_]{2,})\.[\"')\]]*$")
 _MARKUP = re.compile(r"(\*\*|__|`+|^#+\s*|^\s*[-*]\s+)", re.MULTILINE)
 
 
@@ -75,8 +80,10 @@ class SentenceChunker:
                 return self._take(match.end())
             candidate = self._buffer[: match.end(1)]
             last_word = candidate.rsplit(None, 1)[-1].lower() if candidate.split() else ""
-            # "Dr." or "3.5" is not the end of a sentence; nor is a dot we can't yet see past.
-            unsure_dot = match.group(2) == "" and candidate.endswith(".")
+            # "Dr." or "3.5" is not the end of a sentence; nor is a dot we can't yet see past, unless it
+            # follows a plain word ("Paris.").
+            unsure_dot = match.group(2) == "" and candidate.rstrip("\"')]").endswith(".") \
+                and not _WORD_THEN_DOT.search(candidate)
             if last_word in _ABBREVIATIONS or unsure_dot:
                 search_from = match.end(1)
                 if search_from >= len(self._buffer):

@@ -24,6 +24,7 @@ from .sentences import SentenceChunker
 from .settings import Settings
 from .store import ConversationStore, StoreError
 from .stt import Transcript, ignore_reason
+from .timeline import Timeline
 from .tts import TTSError
 from .turn_input import TurnInput
 from .wake import strip_wake_word
@@ -90,6 +91,9 @@ class Turn:
         self.media_job_id: str | None = None
         self.finished = False
         self._task: asyncio.Task[None] | None = None
+        self.timeline = Timeline()  # when the server did each step (turn.done.stages)
+        self.timeline.mark("queued", item.queued_at)
+        self.timeline.mark("started")
         # While speculative: events and audio the client must not see yet, in order.
         self._held: list[events.ServerEvent | tuple[bytes, int]] | None = [] if item.held else None
         self._persist_held = False
@@ -106,6 +110,7 @@ class Turn:
         if self._held is not None:
             self._held.append((pcm, rate))
         else:
+            self.timeline.mark("first_audio")
             self.audio_ms += await self.session.send_audio(pcm, rate)
 
     async def _confirmed(self) -> None:
@@ -120,6 +125,7 @@ class Turn:
         if self._held is None:
             return
         now = time.monotonic()
+        self.timeline.mark("released", now)
         # The client learns of it all only now, and the timings say so.
         self.transcript_at = max(self.transcript_at, now) if self.transcript_at else None
         self.first_token_at = max(self.first_token_at, now) if self.first_token_at else None
@@ -130,6 +136,7 @@ class Turn:
         while self._held:
             held = self._held.pop(0)
             if isinstance(held, tuple):
+                self.timeline.mark("first_audio")
                 self.audio_ms += await self.session.send_audio(*held)
             else:
                 await self.session.send(held)
@@ -311,6 +318,7 @@ class Turn:
         if remember:
             session.history.add_assistant(self)
         await self.send(events.ReplyStarted(self.id))
+        self.timeline.mark("chat_asked")  # the stream starts on the first read, just below
         pieces: asyncio.Queue[SpokenPiece | None] = asyncio.Queue()
         speaker = asyncio.create_task(self._speak(pieces))
         chunker = SentenceChunker(first_chunk_chars=session.settings.tts_first_chunk_chars)
@@ -320,13 +328,16 @@ class Turn:
                 async for delta in deltas:
                     if self.first_token_at is None:
                         self.first_token_at = time.monotonic()
+                        self.timeline.mark("first_token", self.first_token_at)
                     self.reply_text += delta
                     await self.send(events.ReplyTextDelta(self.id, delta))
                     for text in chunker.feed(delta):
+                        self.timeline.mark("first_piece")
                         pieces.put_nowait(SpokenPiece(text, 0, 0))
             except ChatError as exc:
                 error = exc
             for text in chunker.flush():
+                self.timeline.mark("first_piece")
                 pieces.put_nowait(SpokenPiece(text, 0, 0))
             if error is not None:
                 log.warning("session %s %s: %s", session.id, self.id, error.message)
@@ -373,6 +384,8 @@ class Turn:
             self.transcript = strip_wake_word(self.transcript, self.item.wake_word,
                                               session.engines.wake.phrase(self.item.wake_word))
         self.transcript_at = time.monotonic()
+        self.timeline.mark("stt_start", self.transcript_at - self.transcript.elapsed_ms / 1000)
+        self.timeline.mark("transcript", self.transcript_at)
         self.user_text = self.transcript.text
         reason = ignore_reason(self.transcript)
         if reason is not None:
@@ -393,6 +406,7 @@ class Turn:
                 ):
                     if self.first_audio_at is None:
                         self.first_audio_at = time.monotonic()
+                        self.timeline.mark("tts_first_chunk", self.first_audio_at)
                         self.tts_engine, self.tts_voice = engine, chunk.voice
                         await self.send(events.ReplyAudioStart(self.id, session.config.output_format,
                                                                session.config.output_rate))
@@ -421,5 +435,5 @@ class Turn:
             audio_ms=round(self.audio_ms), tts_engine=self.tts_engine, timings=self._timings(),
             reason=self.stop_reason or None, error=self.error_code or None,
             media_job_id=self.media_job_id or None, speculative=True if self.item.speculative else None,
-            language=self.language, tts_voice=self.tts_voice,
+            language=self.language, tts_voice=self.tts_voice, stages=self.timeline.since(self.item.ended_at),
         )

@@ -7,8 +7,9 @@ door that queues input needs nothing of the turn's machinery.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .media.routes import ActionRoute
 from .vad import Utterance
@@ -37,6 +38,7 @@ class TurnInput:
     # reads it (a question that trails off on "to" or "the" is not finished, whatever its tone).
     heard: asyncio.Future[str] | None = None
     wake_word: str | None = None  # it follows this wake word: the phrase is cut from its transcript
+    queued_at: float = field(default_factory=time.monotonic)  # for the turn's stage timeline
 
     def __post_init__(self) -> None:
         if self.speculative and self.decided is None:
