@@ -113,17 +113,23 @@ async def test_a_job_outlives_the_node_polling_it_and_the_conversation_moves_on(
         history = (await resumed.expect("conversation"))["messages"]
         assert history[0] == {"role": "user", "content": "Draw a lighthouse in a storm"}
         assert history[1]["role"] == "assistant" and history[1]["content"]
+        # The job ended while no connection of the conversation was open: its line is said now, first.
+        line = await resumed.expect("turn.done")
+        assert line["turn_id"] == "turn_2"  # numbered after the stored turn, never over it
+        said = "".join(e["delta"] for e in resumed.events
+                       if e.get("type") == "reply.text.delta" and e.get("turn_id") == "turn_2")
+        assert said.strip() == done["message"].strip()
         fake_chat.requests.clear()
         await resumed.send({"type": "text", "text": "What did I just ask for?"})
         done_turn = await resumed.expect("turn.done")
-        assert done_turn["turn_id"] == "turn_2"  # numbered after the stored turn, never over it
+        assert done_turn["turn_id"] == "turn_3"
         sent_to_model = fake_chat.requests[-1]["body"]["messages"]
         assert {"role": "user", "content": "Draw a lighthouse in a storm"} in sent_to_model
         await resumed.close()
 
         async with httpx.AsyncClient(base_url=b.http, headers={"authorization": f"Bearer {ALICE}"}) as http:
             saved = (await http.get(f"/api/conversations/{conversation_id}")).json()
-        assert [t["turn_id"] for t in saved["turns"]] == ["turn_1", "turn_2"]
+        assert [t["turn_id"] for t in saved["turns"]] == ["turn_1", "turn_2", "turn_3"]
         assert saved["turns"][0]["media_job_id"] == job_id
 
         # Another user may not continue it, on any node; an unknown id is refused too.
