@@ -44,8 +44,11 @@ def test_offline_default_logs_its_engines_and_origins(server_process):
 
 def test_say_two_utterances_with_the_local_model(server_process, tmp_path: Path):
     wav = tmp_path / "two.wav"
-    wav.write_bytes(wav_bytes(conversation("What is the capital of France?", "Name a fruit that is yellow."),
-                              16000))
+    # 4 s between the questions: the first reply must be over before the second question starts, or the
+    # question barges in (right, but another test's); with 1.5 s it did not always end in time while
+    # another test process had the other core (pytest -n 2).
+    wav.write_bytes(wav_bytes(conversation("What is the capital of France?", "Name a fruit that is yellow.",
+                                           gap_ms=4000), 16000))
     out = tmp_path / "reply.wav"
     run = subprocess.run(
         ["voicechat", "say", str(wav), "--url", server_process.ws, "--json",
