@@ -182,6 +182,7 @@ async def bench_model(model: str, questions: list[tuple[str, tuple[str, ...]]], 
         "right_by_voice": per_voice,
         "heard_wer": statistics.mean(r["wer"] for r in rows),
         "right_when_heard": _share([r["right"] for r in rows if r["wer"] == 0]),
+        "heard_exactly": sum(r["wer"] == 0 for r in rows),
         "sentences_mean": statistics.mean(r["sentences"] for r in rows),
         "sentences_max": max(r["sentences"] for r in rows),
         "over_three": sum(r["sentences"] > 3 for r in rows),
@@ -204,9 +205,12 @@ def table(results: list[dict[str, Any]]) -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         right = round(r["right"] * r["questions"])
+        heard = r["heard_exactly"]
+        right_heard = round(r["right_when_heard"] * heard) if heard else 0
         lines.append(
             f"| `{r['model']}` | **{r['right'] * 100:.0f} %** ({right}/{r['questions']})"
-            f" | {r['right_when_heard'] * 100:.0f} % | {r['sentences_mean']:.1f} ({r['sentences_max']}) "
+            f" | {r['right_when_heard'] * 100:.0f} % ({right_heard}/{heard})"
+            f" | {r['sentences_mean']:.1f} ({r['sentences_max']}) "
             f"| {r['words_mean']:.0f} ({r['words_max']}) "
             f"| {r['styled'] * 100:.0f} % | {r['first_audio_p50_ms']:.0f} / {r['first_audio_p95_ms']:.0f} ms "
             f"| {r['heard_wer'] * 100:.1f} % | {r['rss_mb']:.0f} MB |"

@@ -1,6 +1,9 @@
-"""Property-based fuzzing of the native door and the session: 10,000+ hostile or random messages in random
-orders. No crash, no internal error, every malformed input answered with a typed error, and a healthy
-session beside it completes its spoken turn."""
+"""Fuzzing of the native door and the session: 10,000+ hostile or random messages in random orders. No crash,
+no internal error, every malformed input answered with a typed error, and a healthy session beside it
+completes its spoken turn. The Realtime and Wyoming doors get thousands more.
+
+The messages come from tests/fuzz_inputs.py (a seeded generator: a failure names the seed that replays it);
+the REST door's requests come from hypothesis strategies."""
 
 from __future__ import annotations
 
@@ -8,59 +11,28 @@ import asyncio
 import json
 import logging
 import threading
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.fuzz_inputs import KNOWN_TYPES, batches, native_message, realtime_message, seed, wyoming_event
 from tests.speech import piper_speech, silence
 from tests.wsclient import NativeClient
 
-KNOWN_TYPES = ["session.update", "input.commit", "input.clear", "reply.cancel", "text", "playback",
-               "conversation.get", "ping", "media.action", "media.attach"]
 TYPED_ERRORS = {"invalid_json", "invalid_event", "unknown_event", "invalid_session", "bad_audio",
                 "message_too_large", "text_too_long", "media_unavailable", "chat_auth", "chat_failed",
                 "chat_timeout", "chat_interrupted", "tts_failed", "stt_failed"}
-# 11,000 messages in 200 connections of 55: a list of 110 of these often runs past hypothesis' buffer and
-# is drawn again, so the same number of messages in halves is drawn faster (1.2-3x measured).
-EXAMPLES, PER_EXAMPLE = 200, 55
+EXAMPLES, PER_EXAMPLE = 200, 55  # 11,000 messages in 200 connections
 
-finite = st.floats(allow_nan=False, allow_infinity=False)  # what JSON can carry
+finite = st.floats(allow_nan=False, allow_infinity=False)  # what JSON can carry (the REST door's fuzz)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | finite | st.text(max_size=20),
     lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4),
     max_leaves=8,
-)
-session_fields = st.fixed_dictionaries({}, optional={
-    "language": st.sampled_from(["en", "de", "auto", "xx-YY", "", "english", 5]),
-    "voice": st.text(max_size=120) | st.none(),
-    "turn_mode": st.sampled_from(["vad", "push_to_talk", "telepathy", None]),
-    "system_prompt": st.text(max_size=50),
-    "input_audio": st.fixed_dictionaries({"rate": st.sampled_from([8000, 16000, 44100, 48000, 1, -5])}),
-    "output_audio": st.fixed_dictionaries({"rate": st.sampled_from([16000, 24000, 0]),
-                                           "format": st.sampled_from(["pcm16", "mp3"])}),
-    "barge_in": st.booleans() | st.integers(),
-    "unknown": json_values,
-})
-events = st.fixed_dictionaries(
-    {"type": st.sampled_from(KNOWN_TYPES) | st.text(max_size=12)},
-    optional={
-        "session": session_fields | json_values,
-        "text": st.text(max_size=40) | json_values,
-        "turn_id": st.sampled_from(["turn_1", "turn_2", "nope"]) | json_values,
-        "played_ms": st.integers(-10, 10**9) | finite | st.text(max_size=5),
-        "job_id": st.text(max_size=10),
-        "action": st.sampled_from(["upscale", "variation", "reroll", "explode"]),
-        "index": st.integers(-3, 9),
-        "upload_ids": json_values,
-        "id": json_values,
-    },
-)
-messages = st.one_of(
-    events.map(json.dumps),
-    st.text(max_size=60),  # mostly not JSON
-    json_values.map(json.dumps),  # JSON, but rarely an event
-    st.binary(max_size=1500),  # audio frames of any length, odd ones included
 )
 
 
@@ -77,6 +49,16 @@ def expected_error(message: str | bytes) -> str | None:
     if value["type"] not in KNOWN_TYPES:
         return "unknown_event"
     return None
+
+
+def for_each_batch(run_seed: int, generated: list[list[Any]], send: Callable[[list[Any]], None]) -> None:
+    """Send each batch on a connection of its own; a failure names the seed that replays it."""
+    for number, batch in enumerate(generated):
+        try:
+            send(batch)
+        except AssertionError as error:
+            raise AssertionError(f"connection {number} of fuzz seed {run_seed} "
+                                 f"(VOICECHAT_FUZZ_SEED={run_seed} replays it): {error}") from error
 
 
 class ErrorLog(logging.Handler):
@@ -112,12 +94,6 @@ def test_random_messages_never_break_the_server(fuzz_server):
         healthy_result.update(await client.expect("turn.done", timeout=120))
         await client.close()
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-    @given(st.lists(messages, min_size=PER_EXAMPLE, max_size=PER_EXAMPLE))
-    def one_connection(batch: list[str | bytes]) -> None:
-        loop.run_until_complete(fuzz(batch))
-
     async def fuzz(batch: list[str | bytes]) -> None:
         client = await NativeClient.connect(fuzz_server.ws)
         for message in batch:
@@ -137,13 +113,19 @@ def test_random_messages_never_break_the_server(fuzz_server):
         counted["messages"] += len(batch)
         counted["errors"] += len(got)
 
+    run_seed = seed()
+    generated = batches(run_seed, EXAMPLES, PER_EXAMPLE, native_message)
     try:
         healthy_task = loop.create_task(healthy())
-        one_connection()
+        for_each_batch(run_seed, generated, lambda batch: loop.run_until_complete(fuzz(batch)))
         loop.run_until_complete(asyncio.wait_for(healthy_task, 180))
     finally:
         loop.close()
         logging.getLogger().removeHandler(errors)
+    # What was sent, by the answer each message must get: every kind of malformed input, in bulk.
+    kinds = Counter(expected_error(m) or type(m).__name__ for batch in generated for m in batch)
+    assert all(kinds[kind] >= 500 for kind in ("invalid_json", "invalid_event", "unknown_event",
+                                               "bad_audio", "str", "bytes")), kinds
     assert counted["messages"] >= 10_000
     assert counted["errors"] > 1000
     assert healthy_result["status"] == "completed" and "bedroom" in healthy_result["user_text"].lower()
@@ -153,51 +135,12 @@ def test_random_messages_never_break_the_server(fuzz_server):
 
 # --- the other doors -----------------------------------------------------------------------------------
 
-REALTIME_TYPES = ["session.update", "input_audio_buffer.append", "input_audio_buffer.commit",
-                  "input_audio_buffer.clear", "conversation.item.create", "conversation.item.retrieve",
-                  "conversation.item.truncate", "conversation.item.delete", "response.create",
-                  "response.cancel"]
-realtime_events = st.fixed_dictionaries(
-    {"type": st.sampled_from(REALTIME_TYPES) | st.text(max_size=12)},
-    optional={
-        "event_id": st.text(max_size=8),
-        "session": st.fixed_dictionaries({}, optional={
-            "instructions": st.text(max_size=30) | json_values,
-            "input_audio_format": st.sampled_from(["pcm16", "g711_ulaw", "g711_alaw", "mp3", 7]),
-            "output_audio_format": st.sampled_from(["pcm16", "g711_alaw", "opus"]),
-            "turn_detection": st.none() | st.fixed_dictionaries({}, optional={
-                "type": st.sampled_from(["server_vad", "semantic_vad", "x"]),
-                "create_response": st.booleans(), "interrupt_response": st.booleans()}),
-            "audio": json_values,
-            "output_modalities": st.lists(st.sampled_from(["audio", "text", "video"]), max_size=2),
-        }) | json_values,
-        "audio": st.binary(max_size=600).map(lambda b: __import__("base64").b64encode(b).decode())
-        | st.text(max_size=20) | json_values,
-        "item": json_values | st.fixed_dictionaries({"type": st.just("message"),
-                                                     "role": st.sampled_from(["user", "assistant", "x"]),
-                                                     "content": json_values}),
-        "item_id": st.text(max_size=10) | json_values,
-        "audio_end_ms": st.integers(-5, 10**6) | json_values,
-        "response": json_values,
-        "response_id": st.text(max_size=10),
-    },
-)
-realtime_messages = st.one_of(realtime_events.map(json.dumps), st.text(max_size=40),
-                              json_values.map(json.dumps), st.binary(max_size=200))
-
-
 def test_realtime_door_survives_random_events(fuzz_server):
     import websockets
 
     url = f"ws://127.0.0.1:{fuzz_server.thread.port}/v1/realtime?model=fuzz"
     loop = asyncio.new_event_loop()
     counted = {"messages": 0, "errors": 0}
-
-    @settings(max_examples=80, deadline=None, database=None,  # 4,000 events, in halves as above
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-    @given(st.lists(realtime_messages, min_size=50, max_size=50))
-    def one_connection(batch: list[str | bytes]) -> None:
-        loop.run_until_complete(fuzz(batch))
 
     async def fuzz(batch: list[str | bytes]) -> None:
         async with websockets.connect(url, max_size=None, max_queue=None) as ws:
@@ -217,8 +160,10 @@ def test_realtime_door_survives_random_events(fuzz_server):
             ws.transport.abort()
         counted["messages"] += len(batch)
 
-    try:
-        one_connection()
+    run_seed = seed()
+    try:  # 4,000 events in 80 connections
+        for_each_batch(run_seed, batches(run_seed, 80, 50, realtime_message),
+                       lambda batch: loop.run_until_complete(fuzz(batch)))
     finally:
         loop.close()
     assert counted["messages"] >= 4000 and counted["errors"] > 500
@@ -270,21 +215,6 @@ def test_wyoming_door_survives_random_events(start_server, fake_chat):
     counted = {"events": 0, "bad_event": 0}
     errors = ErrorLog()
     logging.getLogger().addHandler(errors)
-    types = ["describe", "transcribe", "audio-start", "audio-chunk", "audio-stop", "synthesize",
-             "synthesize-start", "synthesize-chunk", "synthesize-stop", "transcript", "ping", "bogus"]
-    wyoming_events = st.tuples(
-        st.sampled_from(types) | st.text(max_size=8),
-        st.dictionaries(st.sampled_from(["text", "rate", "width", "channels", "name", "language", "voice"]),
-                        json_values, max_size=4),
-        st.binary(max_size=64),
-    )
-
-    @settings(max_examples=80, deadline=None, database=None,  # 2,000 events, in halves as above
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-    @given(st.lists(wyoming_events, min_size=25, max_size=25))
-    def one_connection(batch: list[tuple[str, dict, bytes]]) -> None:
-        loop.run_until_complete(fuzz(batch))
-
     async def fuzz(batch: list[tuple[str, dict, bytes]]) -> None:
         async with AsyncTcpClient("127.0.0.1", port) as client:
             for kind, data, payload in batch:
@@ -300,8 +230,10 @@ def test_wyoming_door_survives_random_events(start_server, fake_chat):
                     counted["bad_event"] += (event.data or {}).get("code") == "bad_event"
         counted["events"] += len(batch)
 
-    try:
-        one_connection()
+    run_seed = seed()
+    try:  # 2,000 events in 80 connections
+        for_each_batch(run_seed, batches(run_seed, 80, 25, wyoming_event),
+                       lambda batch: loop.run_until_complete(fuzz(batch)))
     finally:
         loop.close()
         logging.getLogger().removeHandler(errors)

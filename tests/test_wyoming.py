@@ -123,7 +123,8 @@ def espeak_ng(text: str, voice: str) -> tuple[bytes, int]:
 async def test_synthesize_speaks_the_voice_asked_for_and_refuses_an_unknown_one(wyoming):
     async with AsyncTcpClient("127.0.0.1", wyoming) as client:
         await client.write_event(Describe().event())
-        advertised = [v.name for v in Info.from_event((await read_until(client, "info"))[-1]).tts[0].voices]
+        listing = Info.from_event((await read_until(client, "info"))[-1]).tts[0].voices
+        advertised = [v.name for v in listing]
         await client.write_event(Synthesize(text="Guten Morgen.", voice=SynthesizeVoice(name="de")).event())
         german = audio_of(await read_until(client, "audio-stop"))
         await client.write_event(Synthesize(text="Good morning.",
@@ -137,21 +138,101 @@ async def test_synthesize_speaks_the_voice_asked_for_and_refuses_an_unknown_one(
                                             voice=SynthesizeVoice(name="no-such-voice")).event())
         await client.write_event(SynthesizeStop().event())
         stream_refused = await read_until(client, "synthesize-stopped")
-        # The connection goes on, and each voice `describe` lists is one a synthesize may ask for.
+        # The connection goes on, and each voice `describe` lists is one a synthesize may ask for, with the
+        # language it is listed under (as Home Assistant would send both).
         spoken = {}
-        for name in advertised:
-            voice = SynthesizeVoice(name=name)
+        for listed in listing:
+            voice = SynthesizeVoice(name=listed.name, language=listed.languages[0])
             await client.write_event(Synthesize(text="Good morning.", voice=voice).event())
-            spoken[name] = audio_of(await read_until(client, "audio-stop"))
+            spoken[listed.name] = audio_of(await read_until(client, "audio-stop"))
     assert german == espeak_ng("Guten Morgen.", "de")  # espeak-ng's German spoke it, not the Piper voice
     assert [e.type for e in refused] == ["error"], [e.type for e in refused]
     error = Error.from_event(refused[0])
     assert error.code == "voice_not_found" and "no-such-voice" in error.text, error
     assert "en_US-joe-medium" in error.text and "espeak-ng" in error.text, error.text  # the voices there are
     assert [e.type for e in stream_refused] == ["error", "synthesize-stopped"], stream_refused
-    assert set(advertised) == {"en_US-joe-medium", "en-us"}, advertised  # Piper, espeak-ng behind it
+    assert advertised[:2] == ["en_US-joe-medium", "en-us"], advertised  # Piper, espeak-ng behind it
+    assert {"de", "en-gb", "cmn-latn-pinyin", "fr-fr"} <= set(advertised) and len(advertised) > 100
     assert spoken["en-us"] == espeak_ng("Good morning.", "en-us")
     assert spoken["en_US-joe-medium"] != spoken["en-us"] and rms_dbfs(spoken["en_US-joe-medium"][0]) > -35
+
+
+def by_language(info: Info) -> dict[str, list[str]]:
+    """The voices as Home Assistant's Wyoming TTS offers them: language -> voice names."""
+    grouped: dict[str, list[str]] = {}
+    for voice in info.tts[0].voices:
+        for language in voice.languages:
+            grouped.setdefault(language, []).append(voice.name)
+    return grouped
+
+
+async def test_describe_lists_each_voice_under_the_language_it_speaks(wyoming):
+    async with AsyncTcpClient("127.0.0.1", wyoming) as client:
+        await client.write_event(Describe().event())
+        info = Info.from_event((await read_until(client, "info"))[-1])
+    voices = {v.name: v for v in info.tts[0].voices}
+    grouped = by_language(info)
+    assert all(len(v.languages) == 1 for v in voices.values()), [v.languages for v in voices.values()]
+    assert {"en_US-joe-medium", "en-us", "en-gb"} <= set(grouped["en"]) and "de" not in grouped["en"]
+    assert grouped["de"] == ["de"] and voices["de"].description == "espeak-ng German"
+    assert sorted(grouped["fr"]) == ["fr-be", "fr-ch", "fr-fr"]
+    assert grouped["zh"] == ["cmn-latn-pinyin"]  # not `cmn`, which reads its tone digits in English
+    assert "en_US-joe-medium" not in {n for lang, names in grouped.items() if lang != "en" for n in names}
+
+
+async def synthesized(client: AsyncTcpClient, text: str, voice: SynthesizeVoice) -> list[Event]:
+    """The answer to one `synthesize`: its audio events, or an `error`."""
+    await client.write_event(Synthesize(text=text, voice=voice).event())
+    event = await client.read_event()
+    assert event is not None, "connection closed before an answer"
+    return [event] if event.type == "error" else [event, *await read_until(client, "audio-stop")]
+
+
+async def test_synthesize_speaks_the_language_asked_for(wyoming):
+    said = "Guten Morgen."
+    async with AsyncTcpClient("127.0.0.1", wyoming) as client:
+        client.read_timeout = 60.0
+        german = await synthesized(client, said, SynthesizeVoice(language="de"))
+        german_region = await synthesized(client, said, SynthesizeVoice(language="de_DE"))
+        named_german = await synthesized(client, said, SynthesizeVoice(name="de", language="de-AT"))
+        french = await synthesized(client, "Bonjour.", SynthesizeVoice(language="fr"))
+        english = await synthesized(client, "Good morning.", SynthesizeVoice(language="en-US"))
+        # A name overrides the language (Wyoming's rule; its own client never sends both): sent raw.
+        await client.write_event(Event(type="synthesize", data={
+            "text": "Good morning.", "voice": {"name": "de", "language": "en"}}))
+        both = await read_until(client, "audio-stop")
+        klingon = await synthesized(client, said, SynthesizeVoice(language="tlh"))
+        # A stream in a language no voice speaks: refused once, nothing spoken, still stopped.
+        await client.write_event(SynthesizeStart(voice=SynthesizeVoice(language="tlh")).event())
+        await client.write_event(SynthesizeChunk(text="Guten Morgen. Wie geht es?").event())
+        await client.write_event(SynthesizeStop().event())
+        stream_refused = await read_until(client, "synthesize-stopped")
+        await client.write_event(SynthesizeStart(voice=SynthesizeVoice(language="de")).event())
+        await client.write_event(SynthesizeChunk(text=said).event())
+        await client.write_event(SynthesizeStop().event())
+        streamed = await read_until(client, "synthesize-stopped")
+    expected = espeak_ng(said, "de")  # espeak-ng's German, the only voice here for `de`
+    assert audio_of(german) == expected and audio_of(german_region) == expected
+    assert audio_of(named_german) == expected and audio_of(streamed) == expected
+    assert audio_of(french) == espeak_ng("Bonjour.", "fr-fr")  # no espeak-ng voice is named `fr`
+    assert audio_of(english) != espeak_ng("Good morning.", "en-us")  # the server's English voice: Piper
+    assert rms_dbfs(audio_of(english)[0]) > -35
+    assert audio_of(both) == espeak_ng("Good morning.", "de")
+    assert [e.type for e in klingon] == ["error"], [e.type for e in klingon]
+    unknown = Error.from_event(klingon[0])
+    assert unknown.code == "language_not_supported" and "'tlh'" in unknown.text and "de" in unknown.text
+    assert [e.type for e in stream_refused] == ["error", "synthesize-stopped"], stream_refused
+    assert Error.from_event(stream_refused[0]).code == "language_not_supported"
+
+
+async def test_a_server_fixed_to_a_language_speaks_it_when_no_voice_is_asked_for(start_server, fake_chat):
+    server = start_server(openai_api_base_url=fake_chat.base_url, openai_api_key=fake_chat.api_key,
+                          chat_timeout_s=3.0, wyoming_uri="tcp://127.0.0.1:0", language="de")
+    port = server.thread.server.config.app.state.wyoming_port
+    async with AsyncTcpClient("127.0.0.1", port) as client:
+        await client.write_event(Synthesize(text="Guten Morgen.").event())
+        events = await read_until(client, "audio-stop")
+    assert audio_of(events) == espeak_ng("Guten Morgen.", "de")  # not the English Piper voice
 
 
 async def test_handle_a_text_with_the_chat_model(wyoming, fake_chat):

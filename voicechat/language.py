@@ -34,17 +34,21 @@ EDGE_DEFAULTS = {
 }  # fmt: skip
 # espeak-ng voices whose name is not the whisper code. Debian's espeak-ng 1.51 `cmn` voice reads its own
 # pinyin tone digits in English ("fa three"); `cmn-latn-pinyin` speaks the same characters correctly.
-ESPEAK_NAMES = {"zh": "cmn-latn-pinyin"}
+# French has voices fr-fr, fr-be and fr-ch but none named `fr`.
+ESPEAK_NAMES = {"zh": "cmn-latn-pinyin", "fr": "fr-fr"}
+# espeak-ng voices left out of voice lists (still spoken when asked for by name): `cmn` reads tone digits
+# in English (above), and espeak-ng 1.51 cannot load `chr-US-Qaaa-x-west` by the name it lists it under.
+ESPEAK_UNLISTED = {"cmn", "chr-us-qaaa-x-west"}
 
 EDGE_VOICE = re.compile(r"[a-z]{2,3}-[A-Z]{2,4}-\w+Neural")
 _CODE = re.compile(r"[a-z]{2,3}")
 
 
 def base_code(language: str | None) -> str | None:
-    """`zh-CN` -> `zh`; None, "" and `auto` -> None."""
+    """`zh-CN` (or `zh_CN`, as Piper and Home Assistant write it) -> `zh`; None, "" and `auto` -> None."""
     if not language or language == "auto":
         return None
-    return language.split("-", 1)[0].lower()
+    return re.split(r"[-_]", language, maxsplit=1)[0].lower()
 
 
 def script_language(text: str) -> str | None:
@@ -123,4 +127,24 @@ def parse_voices(spec: str) -> dict[str, list[str]]:
             raise ValueError(f"VOICECHAT_VOICES entry {entry!r} is not `language:voice` (e.g. "
                              "`zh:zh-CN-XiaoxiaoNeural`)")
         voices.setdefault(language, []).append(voice)
+    return voices
+
+
+def espeak_voices(binary: str) -> dict[str, tuple[str, str]]:
+    """espeak-ng's voices (`-v` names) -> the language code each speaks and its title, from
+    `espeak-ng --voices` (`cmn-latn-pinyin` -> `zh`, "Chinese (Mandarin, latin as Pinyin)")."""
+    import subprocess
+
+    try:
+        listing = subprocess.run([binary, "--voices"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    voices: dict[str, tuple[str, str]] = {}
+    for line in listing.splitlines()[1:]:
+        fields = line.split()  # priority, language (the -v name), age/gender, title, file, other languages
+        if len(fields) >= 2:
+            name = fields[1].lower()
+            code = base_code(name) or name
+            title = fields[3].replace("_", " ") if len(fields) >= 4 else name
+            voices.setdefault(name, ("zh" if code == "cmn" else code, title))  # `yue` twice: the first
     return voices

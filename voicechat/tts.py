@@ -28,7 +28,9 @@ from .language import (
     EDGE_DEFAULTS,
     EDGE_VOICE,
     ESPEAK_NAMES,
+    ESPEAK_UNLISTED,
     base_code,
+    espeak_voices,
     parse_voices,
     reads_script,
     script_language,
@@ -83,6 +85,10 @@ class Voiced(Protocol):
         """The voices a session may choose, for an error message."""
         ...
 
+    def listed_voices(self) -> list[tuple[str, str | None, str]]:
+        """The voices offered in lists (Wyoming `describe`): (name, language, description), default first."""
+        ...
+
 
 class PiperTTS:
     """Local neural voice (piper-tts, ONNX on the CPU)."""
@@ -125,6 +131,9 @@ class PiperTTS:
 
     def voice_names(self) -> str:
         return f"piper: {self.voice_name} ({self.language}; VOICECHAT_PIPER_VOICE loads another)"
+
+    def listed_voices(self) -> list[tuple[str, str | None, str]]:
+        return [(self.voice_name, self.language, self.description)]
 
     def synthesize_sync(self, text: str) -> bytes:
         return b"".join(chunk.audio_int16_bytes for chunk in self._voice.synthesize(text))
@@ -190,7 +199,9 @@ class EspeakTTS:
         if not self.binary:
             raise FileNotFoundError("espeak-ng is not installed (Debian: apt-get install espeak-ng)")
         self.voice = settings.espeak_voice
-        self.voices = espeak_voices(self.binary)
+        listing = espeak_voices(self.binary)
+        self.voices = {name: code for name, (code, _) in listing.items()}
+        self.titles = {name: title for name, (_, title) in listing.items()}
         self.configured = parse_voices(settings.voices)
         self.description = f"espeak-ng voice {self.voice} ({self.binary})"
 
@@ -200,6 +211,12 @@ class EspeakTTS:
 
     def voice_names(self) -> str:
         return f"espeak-ng: {', '.join(sorted(self.voices))}"
+
+    def listed_voices(self) -> list[tuple[str, str | None, str]]:
+        default = self.voice_named(self.voice)
+        names = [default[0]] if default else []
+        names += sorted(n for n in self.voices if n not in ESPEAK_UNLISTED and n not in names)
+        return [(n, self.voices[n], f"espeak-ng {self.titles[n]}") for n in names]
 
     def pick_voice(self, language: str | None) -> str | None:
         if language is None:
@@ -238,24 +255,6 @@ class EspeakTTS:
         yield AudioChunk(pcm, rate)
 
 
-def espeak_voices(binary: str) -> dict[str, str]:
-    """espeak-ng's voices (`-v` names) -> the language code each speaks (`cmn-latn-pinyin` -> `zh`)."""
-    import subprocess
-
-    try:
-        listing = subprocess.run([binary, "--voices"], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return {}
-    voices: dict[str, str] = {}
-    for line in listing.splitlines()[1:]:
-        fields = line.split()
-        if len(fields) >= 2:
-            name = fields[1].lower()
-            code = base_code(name) or name
-            voices[name] = "zh" if code == "cmn" else code
-    return voices
-
-
 class EdgeTTS:
     """Microsoft Edge's online voices (edge-tts). MP3 from the service, decoded to PCM here."""
 
@@ -275,6 +274,12 @@ class EdgeTTS:
 
     def voice_names(self) -> str:
         return "edge-tts: names like en-US-AriaNeural or zh-CN-XiaoxiaoNeural (`edge-tts --list-voices`)"
+
+    def listed_voices(self) -> list[tuple[str, str | None, str]]:
+        # The service's full list is online only: the voices this server would pick for each language.
+        configured = [v for voices in self.configured.values() for v in voices if EDGE_VOICE.fullmatch(v)]
+        names = dict.fromkeys([self.voice, *configured, *EDGE_DEFAULTS.values()])
+        return [(n, base_code(n), f"edge-tts {n} (online)") for n in names]
 
     def pick_voice(self, language: str | None) -> str | None:
         if language is None:

@@ -33,15 +33,21 @@ from wyoming.info import (
     HandleProgram,
     Info,
     TtsProgram,
-    TtsVoice,
 )
 from wyoming.ping import Ping, Pong
-from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
+from wyoming.tts import (
+    Synthesize,
+    SynthesizeChunk,
+    SynthesizeStart,
+    SynthesizeStop,
+    SynthesizeStopped,
+    SynthesizeVoice,
+)
 from wyoming.wake import Detect
 
 from .. import __version__, client_events
 from ..audio import resample_pcm16
-from ..capabilities import chat_model_name, voice_name
+from ..capabilities import chat_model_name
 from ..engines import Engines
 from ..sentences import SentenceChunker
 from ..server_state import ServerState
@@ -54,6 +60,7 @@ from ..turn import APOLOGY
 from . import new_session
 from .socket import Write, serve
 from .wyoming_checks import BadEvent, check_format, check_uri, read
+from .wyoming_voices import VoiceRefused, chosen_voice, listed_voices
 from .wyoming_wake import WakeStream, wake_programs
 from .wyoming_wire import HEADER_LIMIT, WyomingConnection, WyomingTransport
 from .wyoming_zeroconf import ZeroconfAdvert, advertised_address
@@ -153,9 +160,7 @@ class WyomingDoor:
         s, engines = self.settings, self.engines
         languages = _stt_languages(engines)
         spoken = [s.language] if s.language != "auto" else ["en"]
-        voices = [TtsVoice(name=voice_name(engine), attribution=ATTRIBUTION, installed=True,
-                           description=engine.description, version=None, languages=spoken)
-                  for engine in engines.tts.engines]  # fmt: skip
+        voices = listed_voices(engines.tts, s.language, ATTRIBUTION)
         stt_model = s.stt_remote_model if s.stt_url else s.stt_model
         chat_model = chat_model_name(engines.chat)
         return Info(
@@ -218,7 +223,7 @@ class WyomingTranslation:
         self.audio_rate = 16000
         self.converter = AudioChunkConverter(width=2, channels=1)
         self.stream_chunker: SentenceChunker | None = None
-        self.stream_voice: str | None = None
+        self.stream_voice: tuple[str | None, str | None] = (None, None)  # (name, language) to speak with
         self.stream_refused = False  # the stream's voice was refused: its text is not spoken
         self.wake: WakeStream | None = None  # after `detect`: the audio is for the wake word, not asr
 
@@ -284,14 +289,14 @@ class WyomingTranslation:
             # Streaming clients also send the whole text for older servers: already being spoken.
             if self.stream_chunker is None:
                 request = read(Synthesize, event)
-                voice = request.voice.name if request.voice else None
-                if not await self._refused(voice):
+                voice = await self._voice(request.voice)
+                if voice is not None:
                     await self._speak([request.text], voice)
         elif SynthesizeStart.is_type(event.type):
             start = read(SynthesizeStart, event)
             self.stream_chunker = SentenceChunker(self.settings.tts_first_chunk_chars)
-            self.stream_voice = start.voice.name if start.voice else None
-            self.stream_refused = await self._refused(self.stream_voice)
+            voice = await self._voice(start.voice)
+            self.stream_voice, self.stream_refused = voice or (None, None), voice is None
         elif SynthesizeChunk.is_type(event.type):
             if self.stream_chunker is None:
                 raise BadEvent("synthesize-chunk without synthesize-start")
@@ -348,25 +353,25 @@ class WyomingTranslation:
 
     # --- tts --------------------------------------------------------------------------------------
 
-    async def _refused(self, voice: str | None) -> bool:
-        """True, after a Wyoming `error` saying so, when no engine here has the voice `voice`: the text is
-        not spoken by another voice unsaid (the native door's check, voicechat/tts.py)."""
-        if not voice:
-            return False
+    async def _voice(self, voice: SynthesizeVoice | None) -> tuple[str | None, str | None] | None:
+        """The (voice name, language) to speak with (doors/wyoming_voices.py); None, after a Wyoming `error`
+        saying why, when this server cannot honour the voice: the text is not spoken by another voice
+        unsaid (the native door's check, voicechat/tts.py)."""
         try:
-            self.door.engines.tts.check_voice(voice)
-        except ValueError as exc:
-            await self.write_event(Error(text=str(exc), code="voice_not_found").event())
-            return True
-        return False
+            return chosen_voice(self.door.engines.tts, voice, self.settings.language)
+        except VoiceRefused as exc:
+            await self.write_event(Error(text=exc.text, code=exc.code).event())
+            return None
 
-    async def _speak(self, pieces: list[str], voice: str | None) -> None:
+    async def _speak(self, pieces: list[str], voice: tuple[str | None, str | None]) -> None:
         """Each piece becomes one audio-start / audio-chunk… / audio-stop stream."""
+        name, language = voice
         for text in pieces:
             if not text.strip():
                 continue
             rate = None
-            async for _engine, chunk in self.door.engines.tts.synthesize_with_engine(text, voice):
+            async for _engine, chunk in self.door.engines.tts.synthesize_with_engine(text, name,
+                                                                                     language=language):
                 if rate is None:
                     rate = chunk.rate
                     await self.write_event(AudioStart(rate=rate, width=2, channels=1).event())
