@@ -69,7 +69,6 @@ class OpenAIChat:
         self.model = settings.chat_model
         self.max_tokens = settings.chat_max_tokens
         self.max_sentences = settings.local_max_sentences
-        self.first_chunk_chars = settings.tts_first_chunk_chars
         self.temperature = settings.local_temperature
         self.timeout = settings.chat_timeout_s
         headers = {"Accept": "text/event-stream"}
@@ -244,7 +243,7 @@ class LocalChat:
         # Free the model before interpreter teardown; llama_cpp's own __del__ runs too late and prints errors.
         atexit.register(self._llama.close)
         self.max_sentences = settings.local_max_sentences
-        self.first_chunk_chars = settings.tts_first_chunk_chars
+        self.settings = settings  # for the turn's chunker: the same first piece as the turn cuts
         self.temperature = settings.local_temperature
         # One thread runs every generation, one at a time (a llama context is not thread-safe): llama.cpp
         # and the allocator keep per-thread buffers, and a pool handing generations to ever different
@@ -302,7 +301,7 @@ class LocalChat:
                 sentences = 0  # complete sentences written so far
                 # The turn cuts its first speakable piece with the same chunker: when this one has its first
                 # piece, so has the turn, and the voice is about to start on it.
-                first_piece = SentenceChunker(first_chunk_chars=self.first_chunk_chars)
+                first_piece = SentenceChunker.for_settings(self.settings)
                 handed = False
                 chunks = self._llama.create_chat_completion(
                     messages=self._prompt(messages),
