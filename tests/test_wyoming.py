@@ -180,6 +180,22 @@ async def test_describe_lists_each_voice_under_the_language_it_speaks(wyoming):
     assert "en_US-joe-medium" not in {n for lang, names in grouped.items() if lang != "en" for n in names}
 
 
+async def test_describe_with_edge_tts_lists_its_voice_for_each_language(start_server, fake_chat):
+    # Only describe: speaking would need Microsoft's service (edge-tts has no local fake).
+    server = start_server(openai_api_base_url=fake_chat.base_url, openai_api_key=fake_chat.api_key,
+                          chat_timeout_s=3.0, wyoming_uri="tcp://127.0.0.1:0", tts_engine="edge",
+                          voices="zh:zh-CN-YunxiNeural")
+    port = server.thread.server.config.app.state.wyoming_port
+    async with AsyncTcpClient("127.0.0.1", port) as client:
+        await client.write_event(Describe().event())
+        info = Info.from_event((await read_until(client, "info"))[-1])
+    names = [v.name for v in info.tts[0].voices]
+    grouped = by_language(info)
+    assert names[:3] == ["en-US-AriaNeural", "en_US-joe-medium", "en-us"], names[:5]  # each engine's default
+    assert {"zh-CN-YunxiNeural", "zh-CN-XiaoxiaoNeural", "cmn-latn-pinyin"} <= set(grouped["zh"])
+    assert {"de-DE-KatjaNeural", "de"} <= set(grouped["de"]) and "en-US-AriaNeural" in grouped["en"]
+
+
 async def synthesized(client: AsyncTcpClient, text: str, voice: SynthesizeVoice) -> list[Event]:
     """The answer to one `synthesize`: its audio events, or an `error`."""
     await client.write_event(Synthesize(text=text, voice=voice).event())
