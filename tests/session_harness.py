@@ -13,6 +13,8 @@ from typing import Any
 
 from tests.fakes.engines import ScriptedChat, ScriptedSTT, ScriptedTTS, speech
 from voicechat.engines import Engines
+from voicechat.media.service import MediaService
+from voicechat.resume import restore
 from voicechat.session import Session
 from voicechat.settings import Settings
 from voicechat.store import ConversationStore
@@ -31,11 +33,18 @@ def settings(**overrides: Any) -> Settings:
 class Harness:
     """One session on scripted engines, with everything it sent kept in order."""
 
-    def __init__(self, wake: Any = None, store: ConversationStore | None = None, **overrides: Any) -> None:
+    def __init__(self, wake: Any = None, store: ConversationStore | None = None,
+                 media: MediaService | None = None, resume: dict[str, Any] | None = None,
+                 **overrides: Any) -> None:
+        """`media`: a media service (real, on the fake providers); `resume`: a conversation as
+        voicechat/resume.py's `load` read it, continued as `/ws?conversation_id=` would."""
         self.stt, self.chat, self.tts = ScriptedSTT(), ScriptedChat(), ScriptedTTS()
         self.engines = Engines(stt=self.stt, chat=self.chat, tts=FallbackTTS([self.tts], 30.0), wake=wake)
+        named = {"id": resume["id"], "resumed": True} if resume is not None else {}
         self.session = Session(engines=self.engines, settings=settings(**overrides),
-                               output=self._collect, store=store)
+                               output=self._collect, store=store, media=media, **named)
+        if resume is not None:
+            restore(self.session, resume)
         self.events: list[dict[str, Any]] = []
         self.audio_bytes = 0
         self._cursor = 0

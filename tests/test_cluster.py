@@ -8,10 +8,13 @@ loses no turn and crashes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 import websockets
@@ -49,8 +52,14 @@ def node_env(tmp_path: Path, database_url: str, fake_chat, name: str) -> dict[st
 
 
 @pytest.fixture
-def two_nodes(tmp_path: Path, postgres, fake_chat) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    url = postgres.database()
+def cluster_url(postgres) -> str:
+    """The database the two nodes share (a test may reach into it, to hold a lock)."""
+    return postgres.database()
+
+
+@pytest.fixture
+def two_nodes(tmp_path: Path, cluster_url: str, fake_chat) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    url = cluster_url
     nodes: list[ServerProcess] = []
     try:
         for name in ("a", "b"):
@@ -104,17 +113,23 @@ async def test_a_job_outlives_the_node_polling_it_and_the_conversation_moves_on(
         history = (await resumed.expect("conversation"))["messages"]
         assert history[0] == {"role": "user", "content": "Draw a lighthouse in a storm"}
         assert history[1]["role"] == "assistant" and history[1]["content"]
+        # The job ended while no connection of the conversation was open: its line is said now, first.
+        line = await resumed.expect("turn.done")
+        assert line["turn_id"] == "turn_2"  # numbered after the stored turn, never over it
+        said = "".join(e["delta"] for e in resumed.events
+                       if e.get("type") == "reply.text.delta" and e.get("turn_id") == "turn_2")
+        assert said.strip() == done["message"].strip()
         fake_chat.requests.clear()
         await resumed.send({"type": "text", "text": "What did I just ask for?"})
         done_turn = await resumed.expect("turn.done")
-        assert done_turn["turn_id"] == "turn_2"  # numbered after the stored turn, never over it
+        assert done_turn["turn_id"] == "turn_3"
         sent_to_model = fake_chat.requests[-1]["body"]["messages"]
         assert {"role": "user", "content": "Draw a lighthouse in a storm"} in sent_to_model
         await resumed.close()
 
         async with httpx.AsyncClient(base_url=b.http, headers={"authorization": f"Bearer {ALICE}"}) as http:
             saved = (await http.get(f"/api/conversations/{conversation_id}")).json()
-        assert [t["turn_id"] for t in saved["turns"]] == ["turn_1", "turn_2"]
+        assert [t["turn_id"] for t in saved["turns"]] == ["turn_1", "turn_2", "turn_3"]
         assert saved["turns"][0]["media_job_id"] == job_id
 
         # Another user may not continue it, on any node; an unknown id is refused too.
@@ -203,6 +218,65 @@ async def test_a_conversation_resumed_on_the_other_node_mid_job_hears_its_comple
         await resumed.close()
     finally:
         fake.stuck.discard("midjourney")
+
+
+async def test_a_job_ending_while_a_resume_is_being_opened_is_said_on_it_once(two_nodes, cluster_url):
+    """The page reconnects with its conversation id just as the job ends: B has read the conversation but
+    not yet subscribed to job events (held there by a table lock the test takes: the new session's first
+    write waits on it) when the job ends and B's node hears of it. The line is still said on B, once."""
+    a, b = two_nodes
+    fake = shared_fake()
+    fake.stuck.add("midjourney")
+    lock = await asyncpg.connect(cluster_url)
+    try:
+        asker = await NativeClient.connect(ws(a, ALICE))
+        conversation_id = asker.ready["conversation_id"]
+        await asker.send({"type": "text", "text": "Draw a windmill at dusk"})
+        job_id = (await asker.find("media.job", event="progress"))["job"]["id"]
+        await asker.find("turn.done", turn_id="turn_1")
+        await asker.close()  # the page reloads; A goes on polling the job
+        watcher = await NativeClient.connect(ws(b, ALICE))  # another tab: B's node hears the job's events
+        held = lock.transaction()
+        await held.start()
+        await lock.execute("LOCK TABLE conversations IN SHARE MODE")  # reads pass, writes wait
+        opening = asyncio.create_task(NativeClient.connect(ws(b, ALICE, conversation_id=conversation_id)))
+        await waiting_on_the_lock(cluster_url, "INSERT INTO conversations")  # the resume's read is done
+        fake.stuck.discard("midjourney")
+        ended = await finished(watcher, job_id)  # ended, and told to B's node, before the resume subscribed
+        assert ended["event"] == "succeeded", ended["job"]
+        await held.rollback()
+        resumed = await opening
+        spoken = await resumed.find("turn.done", timeout=30, turn_id="turn_2")
+        assert spoken["status"] == "completed"
+        said = "".join(e["delta"] for e in resumed.events
+                       if e.get("type") == "reply.text.delta" and e.get("turn_id") == "turn_2")
+        assert said.strip() == ended["message"].strip() and said.strip()
+        await resumed.close()
+        await watcher.close()
+
+        again = await NativeClient.connect(ws(a, ALICE, conversation_id=conversation_id))  # said: not again
+        await again.send({"type": "text", "text": "Thanks"})
+        assert (await again.expect("turn.done"))["turn_id"] == "turn_3"
+        assert [e["turn_id"] for e in again.events if e.get("type") == "turn.done"] == ["turn_3"]
+        await again.close()
+    finally:
+        fake.stuck.discard("midjourney")
+        await lock.close()
+
+
+async def waiting_on_the_lock(url: str, statement: str, timeout: float = 10) -> None:
+    """Until a session's `statement` is waiting for a lock, as pg_stat_activity says (read on a connection
+    of its own, outside any transaction: inside one, PostgreSQL serves the first snapshot again)."""
+    deadline = time.monotonic() + timeout
+    connection = await asyncpg.connect(url)
+    try:
+        while not await connection.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1",
+                statement + "%"):
+            assert time.monotonic() < deadline, f"nobody waited on the lock with {statement!r}"
+            await asyncio.sleep(0.02)  # a condition checked each time, not a guess at how long it takes
+    finally:
+        await connection.close()
 
 
 async def test_a_job_caught_mid_submission_is_not_sent_again(two_nodes):

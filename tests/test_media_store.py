@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -113,3 +114,35 @@ def test_only_the_shared_store_announces_job_updates_to_other_servers():
     # MediaService starts its announcer by this protocol: a renamed method must fail here, not go quiet.
     assert issubclass(PgJobStore, AnnouncesJobs)
     assert not issubclass(JobStore, AnnouncesJobs)
+
+
+def test_a_file_from_before_the_said_record_counts_its_ended_jobs_as_said(tmp_path):
+    """Jobs that ended before the upgrade were said then, or (as resume used to work) listed and never said:
+    a resume must not say them now. The jobs still running get their line said when they end."""
+    path = tmp_path / "media.sqlite3"
+    ended, running = job(status=JobStatus.SUCCEEDED), job(status=JobStatus.RUNNING)
+    old = sqlite3.connect(path)  # the schema as released before `line_said_by`, leases included
+    old.executescript("CREATE TABLE media_jobs (id TEXT PRIMARY KEY, owner TEXT NOT NULL,"
+                      " status TEXT NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL,"
+                      " data TEXT NOT NULL,"
+                      " lease_owner TEXT, lease_until REAL NOT NULL DEFAULT 0)")
+    for item in (ended, running):
+        old.execute("INSERT INTO media_jobs (id, owner, status, created_at, updated_at, data)"
+                    " VALUES (?, '', ?, ?, ?, ?)",
+                    (item.id, item.status.value, item.created_at, item.updated_at,
+                     json.dumps(item.to_dict())))
+    old.commit()
+    old.close()
+    upgraded, second = JobStore(path), JobStore(path)  # two processes opening it: the column is added once
+    try:
+        assert upgraded.unsaid([ended.id, running.id]) == []
+        assert not upgraded.say_once(ended.id, "conn-a")
+        assert not upgraded.say_once(running.id, "conn-a")  # not ended: there is nothing to say yet
+        running.status = JobStatus.SUCCEEDED
+        upgraded.save(running)
+        assert [j.id for j in second.unsaid([ended.id, running.id])] == [running.id]
+        assert second.say_once(running.id, "conn-b") and not upgraded.say_once(running.id, "conn-a")
+        assert upgraded.unsaid([ended.id, running.id]) == []
+    finally:
+        upgraded.close()
+        second.close()

@@ -8,13 +8,15 @@ processes claiming at the same instant.
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from tests.conftest import make_settings
 from voicechat.backends import Backends
-from voicechat.database import Database, migrate
+from voicechat.database import MIGRATIONS, Database, migrate
 from voicechat.media.jobs import Job, JobStatus, MediaKind
 from voicechat.media.store import JobStore
 from voicechat.pg_store import PgJobStore
@@ -126,8 +128,60 @@ async def test_nodes_starting_at_once_migrate_once(postgres):
         assert all(d.healthy for d in databases)
         async with databases[0].connection() as connection:
             versions = await connection.fetch("SELECT version FROM schema_migrations")
-        assert [r["version"] for r in versions] == [1]
+        assert [r["version"] for r in versions] == [version for version, _ in MIGRATIONS]
         assert await migrate(databases[1].pool) == []  # nothing left to apply
     finally:
         for database in databases:
             await database.close()
+
+
+async def test_a_completion_line_is_taken_once_by_connections_asking_at_once(backends, tmp_path):
+    stores = [job_store(backends, tmp_path) for _ in range(4)]  # four connections, on four nodes
+    running = job(owner="alice", created_at=4000.0)
+    ended = job(owner="alice", created_at=4001.0, status=JobStatus.SUCCEEDED)
+    refused = job(owner="alice", created_at=4002.0, status=JobStatus.FAILED)
+    for item in (running, ended, refused):
+        await stores[0].asave(item)
+    ids = [running.id, ended.id, refused.id, "missing"]
+    assert [j.id for j in await stores[1].aunsaid(ids)] == [ended.id, refused.id]  # only ended ones
+    assert not await stores[1].asay_once(running.id, "conn-1")  # nothing to say before it ends
+    taken = await asyncio.gather(*(store.asay_once(ended.id, f"conn-{n}") for n, store in enumerate(stores)))
+    assert sorted(taken) == [False, False, False, True]
+    assert [j.id for j in await stores[2].aunsaid(ids)] == [refused.id]
+    await stores[3].asave(ended)  # a later save of the job (its poller's last write) keeps the record
+    running.status = JobStatus.SUCCEEDED
+    await stores[3].asave(running, holder="node-3", lease_s=60)
+    assert [j.id for j in await stores[0].aunsaid(ids)] == [running.id, refused.id]
+    assert await stores[0].aunsaid([]) == []
+
+
+async def test_a_database_from_before_the_said_record_is_migrated(postgres):
+    """Version 1 had no `line_said_by` and an `uploads` table nothing ever wrote. Migrating keeps the jobs,
+    counts the ones that had ended as said (a resume must not say months-old lines), drops `uploads`."""
+    url = postgres.database()
+    ended, running = job(status=JobStatus.SUCCEEDED), job(status=JobStatus.RUNNING)
+    old = await asyncpg.connect(url)
+    try:
+        await old.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY,"
+                          " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+        await old.execute(MIGRATIONS[0][1])
+        await old.execute("INSERT INTO schema_migrations (version) VALUES (1)")
+        for item in (ended, running):
+            await old.execute("INSERT INTO media_jobs (id, owner, status, created_at, updated_at, data)"
+                              " VALUES ($1, '', $2, $3, $3, $4::jsonb)", item.id, item.status.value,
+                              item.created_at, json.dumps(item.to_dict()))
+    finally:
+        await old.close()
+    database = Database(url)
+    try:
+        await database.start()
+        async with database.connection() as connection:
+            assert await connection.fetchval("SELECT to_regclass('uploads')") is None
+            assert await connection.fetchval("SELECT count(*) FROM media_jobs") == 2
+        store = PgJobStore(database)
+        assert await store.aunsaid([ended.id, running.id]) == []
+        running.status = JobStatus.SUCCEEDED
+        await store.asave(running)
+        assert [j.id for j in await store.aunsaid([ended.id, running.id])] == [running.id]
+    finally:
+        await database.close()

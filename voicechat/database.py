@@ -68,6 +68,16 @@ MIGRATIONS: list[tuple[int, str]] = [
         created_at DOUBLE PRECISION NOT NULL
     );
     """),
+    # Who said a finished job's completion line (voicechat/media/bridge.py): NULL until a connection of its
+    # conversation takes it. Jobs that ended before this column count as said: they were said then, or (as
+    # resume worked before) listed and never said, and a resume must not say months-old lines now.
+    (2, """
+    ALTER TABLE media_jobs ADD COLUMN line_said_by TEXT;
+    UPDATE media_jobs SET line_said_by = 'before-upgrade' WHERE status IN ('succeeded', 'failed');
+    """),
+    # Uploads never lived here: they are files in the shared VOICECHAT_MEDIA_DIR (docs/deployment.md), and no
+    # version ever wrote this table, so nothing is lost.
+    (3, "DROP TABLE IF EXISTS uploads;"),
 ]
 
 # What an unreachable or restarting server raises; anything else (a constraint, a bug) is not an outage.

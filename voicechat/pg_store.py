@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 EVENTS_CHANNEL = "voicechat_media_jobs"
 _UNFINISHED = "('submitted', 'running')"
+_FINISHED = "('succeeded', 'failed')"
 MAX_KEPT_WRITES = 10_000  # writes held through an outage (a few per turn); past it the oldest are dropped
 
 
@@ -191,6 +192,25 @@ class PgJobStore:
         async with self.database.connection() as connection:
             rows = await connection.fetch(
                 f"SELECT data FROM media_jobs WHERE status IN {_UNFINISHED} ORDER BY created_at")
+        return [Job.from_dict(json.loads(row["data"])) for row in rows]
+
+    async def asay_once(self, job_id: str, by: str) -> bool:
+        """Take the saying of a finished job's completion line for `by`: one UPDATE, so of two nodes (or
+        two connections) asking at once exactly one gets True."""
+        async with self.database.connection() as connection:
+            taken = await connection.fetchval(
+                "UPDATE media_jobs SET line_said_by = $2 WHERE id = $1 AND line_said_by IS NULL"
+                f" AND status IN {_FINISHED} RETURNING true", job_id, by)
+        return bool(taken)
+
+    async def aunsaid(self, job_ids: list[str]) -> list[Job]:
+        """The jobs among `job_ids` that ended and whose line nobody has said yet, oldest first."""
+        if not job_ids:
+            return []
+        async with self.database.connection() as connection:
+            rows = await connection.fetch(
+                "SELECT data FROM media_jobs WHERE id = ANY($1::text[]) AND line_said_by IS NULL"
+                f" AND status IN {_FINISHED} ORDER BY created_at", job_ids)
         return [Job.from_dict(json.loads(row["data"])) for row in rows]
 
     async def aclaim(self, holder: str, lease_s: float, limit: int = 50) -> list[Job]:

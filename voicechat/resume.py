@@ -3,7 +3,8 @@
 The conversation's turns are read from the store, its owner is checked (another user is refused with
 close code 4403, an unknown id with 4404), the model's history is rebuilt from what the user heard, turn
 numbers continue after the stored ones, and media jobs the conversation started are followed, so the
-completion line of one still running is spoken on this connection (a finished one sends nothing more).
+completion line of one still running is spoken on this connection when it ends, and that of one which
+ended with nobody saying it is spoken at once (voicechat/media/bridge.py: once per job, on any node).
 """
 
 from __future__ import annotations

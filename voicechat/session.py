@@ -112,8 +112,8 @@ class Session:
         if self.media is not None:
             self.media_bridge = MediaBridge(self.media, self.owner, self.output, self._notify,
                                             self.uploads_dir)
-            for job_id in self.jobs_to_follow:
-                self.media_bridge.follow(job_id)
+            if self.jobs_to_follow:  # after the bridge subscribed: no job's ending falls in between
+                await self.media_bridge.follow(self.jobs_to_follow)
 
     async def storage_failed(self, exc: StoreError, turn_id: str | None = None) -> None:
         """The conversation could not be saved (disk full…): say so once, keep talking."""
@@ -139,10 +139,11 @@ class Session:
             words.append(self.media_bridge.vocabulary())
         return " ".join(w for w in words if w)
 
-    def _notify(self, line: str) -> None:
-        """Say something unprompted (a media job finished), after any turn in progress."""
+    def _notify(self, line: str, say_if: Callable[[], Awaitable[bool]] | None = None) -> None:
+        """Say something unprompted (a media job finished), after any turn in progress; `say_if` decides
+        as the turn would start (voicechat/media/bridge.py: said once across connections)."""
         if not self._closed:
-            self.enqueue(TurnInput(notice=line, ended_at=time.monotonic()))
+            self.enqueue(TurnInput(notice=line, ended_at=time.monotonic(), say_if=say_if))
 
     async def close(self) -> None:
         self._closed = True
@@ -347,7 +348,7 @@ class Session:
             if self._queue.empty():
                 self._idle.set()
             item = await self._queue.get()
-            if item.dropped:
+            if item.dropped or (item.say_if is not None and not await item.say_if()):
                 continue
             turn = Turn(
                 id=f"turn_{next(self._turn_numbers)}",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from .media.routes import ActionRoute
@@ -23,6 +24,8 @@ class TurnInput:
     text: str | None = None
     action: ActionRoute | None = None  # a Midjourney U/V/reroll button: the same as saying it
     notice: str | None = None  # something the assistant says unprompted (a media job finished)
+    # For a notice said once across connections: awaited as its turn would start; False = skip it.
+    say_if: Callable[[], Awaitable[bool]] | None = None
     respond: bool = True  # False: only add the user's words to the conversation (manual responses)
     reply_only: bool = False  # answer the conversation as it stands (a Realtime `response.create`)
     instructions: str | None = None  # a system prompt for this reply only

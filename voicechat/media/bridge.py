@@ -2,8 +2,14 @@
 
 The session's turn asks `MediaBridge.route` whether an utterance is a media request; if so `run` submits
 it (or acts on an earlier grid) and returns the short line the assistant says. Job updates for the
-session's user reach the client as `media.job` events; when a job this session started finishes, the
-completion line is queued as a spoken notice.
+session's user reach the client as `media.job` events; when a job this session started (or a job of the
+conversation it resumed) finishes, the completion line is queued as a spoken notice.
+
+Each line is said once per job, across connections and nodes: the notice takes the job's durable "said"
+record (`MediaService.say_once`) as its turn starts, and is dropped if another connection took it. A
+resumed conversation also says, at once, the lines of its jobs that ended unsaid: while no connection was
+open, or between the resume reading the conversation and this bridge subscribing (it subscribes first,
+then reads, so every ending is either seen in the store or heard as an event).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import asyncio
 import base64
 import logging
 import mimetypes
+import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -23,12 +30,15 @@ from .providers.base import ListsTemplates, ProviderError
 from .router import route
 from .routes import ActionRoute, ChatRoute, MediaRoute, RepeatRoute
 from .service import MediaError, MediaService
-from .speech import acknowledgement
+from .speech import acknowledgement, completion
 
 log = logging.getLogger(__name__)
 
 Route = MediaRoute | ActionRoute | RepeatRoute
 MAX_ATTACHMENTS = 5
+# Say this unprompted; the callable, awaited when the line's turn starts, says whether to (False: another
+# connection of the conversation is saying or has said it).
+Notify = Callable[[str, Callable[[], Awaitable[bool]]], None]
 
 
 class MediaBridge:
@@ -39,7 +49,7 @@ class MediaBridge:
         service: MediaService,
         owner: str,
         send: Callable[[dict[str, Any]], Awaitable[None]],
-        notify: Callable[[str], None],
+        notify: Notify,
         uploads_dir: Path | None,
     ) -> None:
         self.service = service
@@ -47,7 +57,8 @@ class MediaBridge:
         self._send = send
         self._notify = notify
         self._uploads_dir = uploads_dir
-        self._started: set[str] = set()  # jobs this session started: it speaks their completion
+        self._started: set[str] = set()  # jobs this session started (or resumed): it speaks their completion
+        self.name = f"{service.node}/{secrets.token_hex(4)}"  # this connection, in the jobs' "said" record
         self._attachments: list[str] = []
         self._grid_seen = False
         self._queue = service.subscribe(owner)
@@ -74,11 +85,32 @@ class MediaBridge:
             if update.get("event") in ("succeeded", "failed") and job.get("id") in self._started:
                 self._started.discard(job["id"])
                 if update.get("message"):
-                    self._notify(update["message"])
+                    self._say(update["message"], job["id"])
 
-    def follow(self, job_id: str) -> None:
-        """Speak this job's completion here (a job of a conversation resumed on this connection)."""
-        self._started.add(job_id)
+    async def follow(self, job_ids: list[str]) -> None:
+        """Speak these jobs' completion here (a resumed conversation's): a running one's when it ends, and
+        now those that already ended with nobody having said them."""
+        self._started.update(job_ids)
+        try:
+            ended = await self.service.unsaid(job_ids)
+        except StoreError as exc:
+            log.warning("media: ended jobs of a resumed conversation not read: %s", exc)
+            return
+        for job in ended:
+            if job.id in self._started:  # not already heard as an event meanwhile
+                self._started.discard(job.id)
+                if line := completion(job):
+                    self._say(line, job.id)
+
+    def _say(self, line: str, job_id: str) -> None:
+        async def first_to_say() -> bool:
+            try:
+                return await self.service.say_once(job_id, self.name)
+            except StoreError as exc:  # the record cannot be written: a line said twice beats one lost
+                log.warning("media job %s: completion said without its record: %s", job_id, exc)
+                return True
+
+        self._notify(line, first_to_say)
 
     def vocabulary(self) -> str:
         """Follow-up words whisper tends to mishear ("upscale" -> "let's kill"), once a grid exists."""

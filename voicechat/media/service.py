@@ -145,9 +145,7 @@ class MediaService:
                 params=request.options,
             )
             job.fail("not_configured", str(exc))
-            await self.store.asave(job)
-            self._publish(job, "failed", job.error)
-            return _copy(job)
+            return await self._refused(job)
         job = Job(
             kind=request.kind,
             provider=adapter.name,
@@ -158,9 +156,7 @@ class MediaService:
         )
         if request.action not in adapter.actions:
             job.fail("unsupported", f"{spoken_name(adapter)} cannot {request.action.replace('_', ' ')}.")
-            await self.store.asave(job)
-            self._publish(job, "failed", job.error)
-            return _copy(job)
+            return await self._refused(job)
         return await self._enqueue(job)
 
     async def act(self, job_id: str, action: str, index: int, owner: str) -> Job:
@@ -188,6 +184,14 @@ class MediaService:
         )
         return await self._enqueue(child)
 
+    async def say_once(self, job_id: str, by: str) -> bool:
+        """Whether `by` says this ended job's line: True once per job, to whichever connection asks first."""
+        return bool(await self.store.asay_once(job_id, by))
+
+    async def unsaid(self, job_ids: list[str]) -> list[Job]:
+        """Those of `job_ids` that ended with nobody having said their line yet."""
+        return list(await self.store.aunsaid(job_ids))
+
     async def get(self, job_id: str) -> Job | None:
         job = self._active.get(job_id)
         return _copy(job) if job else await self.store.aget(job_id)
@@ -210,6 +214,14 @@ class MediaService:
                 del self._subscribers[owner]
 
     # -- internals ---------------------------------------------------------------------------------
+
+    async def _refused(self, job: Job) -> Job:
+        """A request refused before any provider saw it: the refusal is the answer the user hears now, so
+        the job's line counts as said (a resumed conversation must not say it again)."""
+        await self.store.asave(job)
+        await self.store.asay_once(job.id, "refused")
+        self._publish(job, "failed", job.error)
+        return _copy(job)
 
     async def _enqueue(self, job: Job) -> Job:
         try:

@@ -7,6 +7,9 @@ run while the poller writes.
 Several processes may share the file: a job is polled only by the holder of its lease (`lease_owner`
 until `lease_until`), taken with `claim` and kept with `renew` (voicechat/media/leases.py drives them;
 voicechat/pg_store.py is the PostgreSQL twin). SQLite runs one writer at a time, so each claim is atomic.
+
+A finished job's completion line is said once, by whichever connection of its conversation takes it first
+(`say_once` sets `line_said_by`, atomically); `unsaid` is what a resumed conversation still has to hear.
 """
 
 from __future__ import annotations
@@ -37,8 +40,13 @@ CREATE INDEX IF NOT EXISTS media_jobs_status ON media_jobs (status);
 """
 # Added for leases; files written before them gain the columns on open.
 _LEASE_COLUMNS = {"lease_owner": "TEXT", "lease_until": "REAL NOT NULL DEFAULT 0"}
+# Who said the completion line (NULL: nobody yet). Added later: in a file written before it, every job that
+# had already ended counts as said (its line was said then, or it was listed but never said on resume).
+_LINE_COLUMN = "line_said_by"
+SAID_BEFORE_UPGRADE = "before-upgrade"
 
 _UNFINISHED = (JobStatus.SUBMITTED.value, JobStatus.RUNNING.value)
+_FINISHED = (JobStatus.SUCCEEDED.value, JobStatus.FAILED.value)
 
 
 @runtime_checkable
@@ -73,6 +81,22 @@ class JobStore:
                     with contextlib.suppress(sqlite3.OperationalError):  # another process just added it
                         self._db.execute(f"ALTER TABLE media_jobs ADD COLUMN {name} {kind}")
             self._db.commit()
+            if _LINE_COLUMN not in have:
+                self._add_line_column()
+
+    def _add_line_column(self) -> None:
+        """Add `line_said_by` and mark the jobs that ended before it as said, in one transaction (a second
+        process opening the file at once waits on the write lock, then finds the column there)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            if _LINE_COLUMN not in {row[1] for row in self._db.execute("PRAGMA table_info(media_jobs)")}:
+                self._db.execute(f"ALTER TABLE media_jobs ADD COLUMN {_LINE_COLUMN} TEXT")
+                self._db.execute(f"UPDATE media_jobs SET {_LINE_COLUMN} = ? WHERE status IN (?, ?)",
+                                 (SAID_BEFORE_UPGRADE, *_FINISHED))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     def save(self, job: Job, holder: str | None = None, lease_s: float = 0.0) -> bool:
         """Insert or update. With `holder`, only while it holds the lease (or nobody does), which it then
@@ -164,6 +188,26 @@ class JobStore:
             ).fetchall()
         return [Job.from_dict(json.loads(row[0])) for row in rows]
 
+    def say_once(self, job_id: str, by: str) -> bool:
+        """Take the saying of a finished job's completion line for `by`; False when someone already has."""
+        with self._lock:
+            cursor = self._db.execute(
+                f"UPDATE media_jobs SET {_LINE_COLUMN} = ? WHERE id = ? AND {_LINE_COLUMN} IS NULL"
+                " AND status IN (?, ?)", (by, job_id, *_FINISHED))
+            self._db.commit()
+            return cursor.rowcount > 0
+
+    def unsaid(self, job_ids: list[str]) -> list[Job]:
+        """The jobs among `job_ids` that ended and whose line nobody has said yet, oldest first."""
+        if not job_ids:
+            return []
+        marks = ",".join("?" * len(job_ids))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT data FROM media_jobs WHERE id IN ({marks}) AND {_LINE_COLUMN} IS NULL"
+                " AND status IN (?, ?) ORDER BY created_at", (*job_ids, *_FINISHED)).fetchall()
+        return [Job.from_dict(json.loads(row[0])) for row in rows]
+
     def journal_mode(self) -> str:
         with self._lock:
             return self._db.execute("PRAGMA journal_mode").fetchone()[0]
@@ -195,3 +239,9 @@ class JobStore:
 
     async def aunfinished(self) -> list[Job]:
         return await asyncio.to_thread(self.unfinished)
+
+    async def asay_once(self, job_id: str, by: str) -> bool:
+        return await asyncio.to_thread(self.say_once, job_id, by)
+
+    async def aunsaid(self, job_ids: list[str]) -> list[Job]:
+        return await asyncio.to_thread(self.unsaid, job_ids)
