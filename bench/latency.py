@@ -119,7 +119,7 @@ async def raw_engines(engines: Any, settings: Settings, speech: bytes, reply: st
     reset_prompt_cache(engines)
     chat_start = time.perf_counter()
     first_token_ms = first_piece_ms = float("nan")
-    chunker = SentenceChunker(first_chunk_chars=settings.tts_first_chunk_chars)
+    chunker = SentenceChunker.for_settings(settings)
     pieces: list[str] = []
     stream = engines.chat.stream(messages)
     async for delta in stream:
@@ -132,7 +132,7 @@ async def raw_engines(engines: Any, settings: Settings, speech: bytes, reply: st
     await stream.aclose()
     if not pieces:  # the whole reply was one short sentence; the server speaks it at the end too
         first_piece_ms = (time.perf_counter() - chat_start) * 1000
-        chunker = SentenceChunker(first_chunk_chars=settings.tts_first_chunk_chars)
+        chunker = SentenceChunker.for_settings(settings)
         pieces = chunker.feed(reply) + chunker.flush()
     piper = next(e for e in engines.tts.engines if e.name == "piper")
     tts_start = time.perf_counter()

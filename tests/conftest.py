@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests import leftovers
 from tests.fakes.http import ServerThread
 from tests.fakes.openai_chat import TOOL_ARGUMENTS, FakeOpenAIChat
 from tests.fakes.providers import FakeMediaServer, fake_media_service, shared_fake
@@ -21,6 +24,16 @@ from voicechat.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
+_db_dirs: list[Path] = []  # this run's folder for the conversation files of make_settings, once made
+
+
+def _new_db_dir() -> Path:
+    """A fresh folder inside this run's one, which goes at exit (and, if the run is killed, at the next)."""
+    if not _db_dirs:
+        leftovers.sweep("voicechat-db-")
+        _db_dirs.append(leftovers.new_dir("voicechat-db-"))
+        atexit.register(shutil.rmtree, _db_dirs[0], True)
+    return Path(tempfile.mkdtemp(dir=_db_dirs[0]))
 
 
 def make_settings(**overrides: Any) -> Settings:
@@ -39,7 +52,7 @@ def make_settings(**overrides: Any) -> Settings:
         # Nor may a shared server refuse a test's session because an earlier test left speech queued on a
         # loaded machine (1013 "at capacity"): admission is tested on its own (tests/test_admission.py).
         "stt_admission_wait_ms": 0,
-        "db_path": Path(tempfile.mkdtemp(prefix="voicechat-db-")) / "voicechat.sqlite3",
+        "db_path": _new_db_dir() / "voicechat.sqlite3",
     }
     base.update(overrides)
     return Settings(_env_file=None, **base)  # type: ignore[call-arg]

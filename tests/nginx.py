@@ -7,13 +7,16 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
+from tests import leftovers
 from tests.conftest import ROOT
+
+PREFIX = "voicechat-nginx-"
 
 
 def documented_config() -> str:
@@ -30,7 +33,8 @@ class Nginx:
         if not os.path.exists(binary):
             raise RuntimeError("nginx is not installed: run scripts/setup.sh --test (apt-get install nginx)")
         self.binary = binary
-        self.root = Path(tempfile.mkdtemp(prefix="voicechat-nginx-"))
+        leftovers.sweep(PREFIX, stop=_stop_stale)  # a killed run's nginx outlives it (its parent is gone)
+        self.root = leftovers.new_dir(PREFIX)
         os.chmod(self.root, 0o755)  # nginx workers may run as another user
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
@@ -90,3 +94,9 @@ http {{
             self.proc.terminate()
             self.proc.wait(timeout=10)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _stop_stale(root: Path) -> None:
+    pid = leftovers.serving_from(root, root / "nginx.pid")
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)

@@ -2,6 +2,8 @@
 initdb into a temporary folder, served on a free loopback port by pg_ctl, stopped and started at will.
 
 initdb refuses to run as root, so as root the server runs as the `postgres` user the package creates.
+pg_ctl detaches the server, so a killed test run leaves it running: the folder is named after the run's
+process (tests/leftovers.py), and the next cluster made stops and removes those of runs that are gone.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ import os
 import shutil
 import socket
 import subprocess
-import tempfile
 import uuid
 from pathlib import Path
+
+from tests import leftovers
+
+PREFIX = "voicechat-pg-"
 
 
 def _bin_dir() -> Path | None:
@@ -39,16 +44,22 @@ class Postgres:
             raise RuntimeError("PostgreSQL is not installed: run scripts/setup.sh --test "
                                "(apt-get install postgresql)")
         self.bin = bin_dir
-        self.root = Path(tempfile.mkdtemp(prefix="voicechat-pg-"))
+        self._as_postgres = os.geteuid() == 0
+        self.root = leftovers.new_dir(PREFIX)
+        leftovers.sweep(PREFIX, stop=self._stop_stale)  # (ours is alive: it stays)
         self.data = self.root / "data"
         self.port = _free_port()
-        self._as_postgres = os.geteuid() == 0
         if self._as_postgres:
             shutil.chown(self.root, "postgres")
             os.chmod(self.root, 0o700)
         self.user = "postgres" if self._as_postgres else os.environ.get("USER", "postgres")
         self._run("initdb", "-D", str(self.data), "-U", self.user, "--auth=trust", "-E", "UTF8",
                   "--no-sync")
+
+    def _stop_stale(self, root: Path) -> None:
+        """A dead run's cluster: stop it if it still runs (and only if it is the one serving `root`)."""
+        if leftovers.serving_from(root, root / "data" / "postmaster.pid") is not None:
+            self._run("pg_ctl", "-D", str(root / "data"), "-m", "immediate", "-w", "stop")
 
     def _run(self, tool: str, *args: str) -> None:
         command = [str(self.bin / tool), *args]

@@ -73,6 +73,37 @@ def test_nothing_waits_when_idle_or_disabled() -> None:
     assert gate.pauses == 0 and gate.snapshot()["foreground"] == {}
 
 
+def test_a_hand_over_waits_for_the_foreground_job_to_begin_and_then_to_end() -> None:
+    gate = CpuGate(max_pause_s=30)
+    mark = gate.mark()
+    done = threading.Event()
+
+    def background() -> None:
+        gate.hand_over(mark, timeout_s=30)  # it just handed a first piece to the voice
+        done.set()
+
+    bg = threading.Thread(target=background)
+    bg.start()
+    with gate.foreground("tts"):  # the voice starts on the piece
+        assert _wait_until(lambda: gate.waiting == 1)  # the background is parked behind it
+        assert not done.is_set()
+    bg.join(5)
+    assert done.is_set() and gate.handoffs == 1 and gate.pauses == 1
+
+
+def test_a_hand_over_nobody_takes_up_costs_only_its_short_wait() -> None:
+    gate = CpuGate(max_pause_s=30)
+    began = time.monotonic()
+    gate.hand_over(gate.mark(), timeout_s=0.02)  # a remote voice: no foreground job ever begins
+    assert time.monotonic() - began < 1.0 and gate.handoffs == 0 and gate.pauses == 0
+    with gate.foreground("stt"):
+        pass
+    mark = gate.mark()
+    gate.enabled = False
+    gate.hand_over(mark, timeout_s=30)  # off: returns at once
+    assert gate.handoffs == 0
+
+
 async def test_the_local_model_parks_between_tokens_while_foreground_work_runs() -> None:
     chat = LocalChat(make_settings(local_model="tiny"))  # any model parks; tiny is fast
     reply = chat.stream([{"role": "user", "content": "Tell me a long story about a dragon."}])

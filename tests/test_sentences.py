@@ -97,3 +97,17 @@ def test_a_dot_that_may_go_on_still_waits_for_what_follows():
         assert chunker.feed(head) == [], head
         assert feed_all(chunker, rest) == [head + rest], head
     assert SentenceChunker().feed("Written by J.") == []  # an initial: "J.K. Rowling" may follow
+
+
+def test_an_opted_in_first_piece_ends_after_its_words_once_the_next_word_begins():
+    chunker = SentenceChunker(first_words=4)
+    assert chunker.feed("The capital of France") == []  # "France" may still grow ("Frances")
+    assert chunker.feed(" is") == ["The capital of France"]
+    assert feed_all(chunker, " Paris. It is big.") == ["is Paris.", "It is big."]  # later pieces: sentences
+    # A sentence that ends first is the first piece; numbers stay whole; 0 (the default) never cuts.
+    assert feed_all(SentenceChunker(first_words=4), "Yes. The capital of France is Paris.") == \
+        ["Yes.", "The capital of France is Paris."]
+    assert feed_all(SentenceChunker(first_words=3), "Mount Everest is 8,849 meters tall.") == \
+        ["Mount Everest is", "8,849 meters tall."]
+    whole = "The capital of France is Paris."
+    assert feed_all(SentenceChunker(), whole) == [whole]

@@ -34,6 +34,8 @@ class CpuGate:
         self.pauses = 0  # how many times background work waited (for `/health` and benchmarks)
         self.paused_s = 0.0
         self.runs: Counter[str] = Counter()  # foreground jobs run, by kind
+        self._started = 0  # foreground jobs begun, ever (to see one begin)
+        self.handoffs = 0  # times background work stopped to let the work it had just handed over begin
 
     @contextmanager
     def foreground(self, kind: str) -> Iterator[None]:
@@ -43,7 +45,9 @@ class CpuGate:
             return
         with self._idle:
             self._running += 1
+            self._started += 1
             self.runs[kind] += 1
+            self._idle.notify_all()  # a background thread may be waiting to see it begin
         try:
             yield
         finally:
@@ -71,10 +75,28 @@ class CpuGate:
             if not finished:
                 self._grace = self.grace_tokens
 
+    def mark(self) -> int:
+        """A token for `hand_over`: how many foreground jobs had begun up to now."""
+        return self._started
+
+    def hand_over(self, since: int, timeout_s: float = 0.05) -> None:
+        """Background work has just produced what foreground work will take up next (the local model wrote
+        a reply's first speakable piece, which goes to the voice): wait up to `timeout_s` for a foreground
+        job to begin after `since` (a `mark()`), then yield to it as between two steps. Without this the
+        model's next token, begun the moment it let go of the piece, runs against the voice's first
+        ~50 ms. A foreground job that never comes (a remote voice) costs the wait, once."""
+        if not self.enabled:
+            return
+        with self._idle:
+            begun = self._idle.wait_for(lambda: self._started != since or self._running > 0, timeout_s)
+        if begun:
+            self.handoffs += 1
+            self.yield_to_foreground()
+
     def snapshot(self) -> dict[str, Any]:
         """For `/health`: on or off, foreground jobs run, how often and how long background work waited."""
         return {"enabled": self.enabled, "foreground": dict(self.runs), "pauses": self.pauses,
-                "paused_s": round(self.paused_s, 3)}
+                "paused_s": round(self.paused_s, 3), "handoffs": self.handoffs}
 
 
 GATE = CpuGate()

@@ -19,7 +19,7 @@ import httpx
 
 from .cpu import GATE
 from .models import ModelSource, resolve_gguf
-from .sentences import starts_new_sentence
+from .sentences import SentenceChunker, starts_new_sentence
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -243,6 +243,7 @@ class LocalChat:
         # Free the model before interpreter teardown; llama_cpp's own __del__ runs too late and prints errors.
         atexit.register(self._llama.close)
         self.max_sentences = settings.local_max_sentences
+        self.settings = settings  # for the turn's chunker: the same first piece as the turn cuts
         self.temperature = settings.local_temperature
         # One thread runs every generation, one at a time (a llama context is not thread-safe): llama.cpp
         # and the allocator keep per-thread buffers, and a pool handing generations to ever different
@@ -298,6 +299,10 @@ class LocalChat:
                     return
                 written = ""
                 sentences = 0  # complete sentences written so far
+                # The turn cuts its first speakable piece with the same chunker: when this one has its first
+                # piece, so has the turn, and the voice is about to start on it.
+                first_piece = SentenceChunker.for_settings(self.settings)
+                handed = False
                 chunks = self._llama.create_chat_completion(
                     messages=self._prompt(messages),
                     stream=True,
@@ -321,7 +326,11 @@ class LocalChat:
                                 self.stats["shortened"] += 1
                                 break
                         written += delta
+                        mark = GATE.mark()
                         loop.call_soon_threadsafe(queue.put_nowait, ("text", delta))
+                        if not handed and first_piece.feed(delta):
+                            handed = True
+                            GATE.hand_over(mark)  # the voice gets the CPU for the first piece from its start
                     # Let a transcription or a reply's first sentence have the CPU before the
                     # next token (the rest of this reply is needed only once audio plays).
                     GATE.yield_to_foreground()

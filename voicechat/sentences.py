@@ -6,6 +6,7 @@ Speaking the first piece while the model is still writing is where most of the p
 from __future__ import annotations
 
 import re
+from typing import Any
 
 _SENTENCE_END = re.compile(r"([.!?…]+[\"')\]]*)(\s+|$)|[。！？；]+")
 _CLAUSE_END = re.compile(r"([,;:—]|[，、：])\s*")
@@ -48,13 +49,22 @@ def starts_new_sentence(written: str, delta: str) -> bool:
 class SentenceChunker:
     """Feed text deltas; get back pieces ready to synthesize."""
 
-    def __init__(self, first_chunk_chars: int = 60, max_chars: int = 220) -> None:
+    def __init__(self, first_chunk_chars: int = 60, max_chars: int = 220, first_words: int = 0) -> None:
         self.first_chunk_chars = first_chunk_chars
+        # Opt-in (VOICECHAT_TTS_FIRST_PIECE_WORDS): the first piece may end after this many words even inside
+        # a sentence: the first audio comes sooner, but the fragment is spoken with its own intonation.
+        self.first_words = first_words
         # A model that never ends its sentence must not make one huge synthesis: it would delay the
         # audio and grow the TTS engine's memory arena to the longest input it ever saw.
         self.max_chars = max_chars
         self._buffer = ""
         self._emitted = 0
+
+    @classmethod
+    def for_settings(cls, settings: Any) -> SentenceChunker:
+        """The chunker a reply is spoken with (voicechat/settings.py's `tts_first_*`)."""
+        return cls(first_chunk_chars=settings.tts_first_chunk_chars,
+                   first_words=settings.tts_first_piece_words)
 
     def feed(self, delta: str) -> list[str]:
         self._buffer += delta
@@ -92,6 +102,8 @@ class SentenceChunker:
             return self._take(match.end())
         if self._emitted == 0 and (cut := self._first_cjk_clause()) is not None:
             return self._take(cut)
+        if self._emitted == 0 and self.first_words > 0 and (cut := self._after_words()) is not None:
+            return self._take(cut)
         if self._emitted == 0 and len(self._buffer) >= self.first_chunk_chars:
             for match in _CLAUSE_END.finditer(self._buffer):
                 if match.start() >= self.first_chunk_chars // 2:
@@ -107,6 +119,14 @@ class SentenceChunker:
             space = head.rfind(" ")
             return self._take(clauses[-1] if clauses else space + 1 if space > 0 else limit)
         return None
+
+    def _after_words(self) -> int | None:
+        """Where the first `first_words` words end, once the next word has begun (a word is whole only when
+        what follows it is seen)."""
+        words = list(re.finditer(r"\S+(?=\s+\S)", self._buffer))
+        if len(words) < self.first_words:
+            return None
+        return words[self.first_words - 1].end()
 
     def _first_cjk_clause(self) -> int | None:
         """Where a Chinese (or Japanese) first piece may end: at its first ，、： once it holds a second and a

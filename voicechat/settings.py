@@ -239,6 +239,12 @@ class Settings(BaseSettings):
     tts_first_chunk_chars: int = Field(
         60, description="A long first sentence is cut at a comma past this many characters."
     )
+    tts_first_piece_words: int = Field(
+        0, ge=0, description="Speak the reply's first piece after this many words even inside a "
+        "sentence (0 = off: a whole sentence, or a clause of a long one). The first audio comes sooner "
+        "(bench/first_piece.py), but the fragment is spoken with its own falling tone and a longer pause "
+        "after it.",
+    )
 
     # --- security ---------------------------------------------------------------------------------
     tokens: SecretStr = Field(

@@ -321,7 +321,7 @@ class Turn:
         self.timeline.mark("chat_asked")  # the stream starts on the first read, just below
         pieces: asyncio.Queue[SpokenPiece | None] = asyncio.Queue()
         speaker = asyncio.create_task(self._speak(pieces))
-        chunker = SentenceChunker(first_chunk_chars=session.settings.tts_first_chunk_chars)
+        chunker = SentenceChunker.for_settings(session.settings)
         error: ChatError | None = None
         try:
             try:

@@ -294,7 +294,7 @@ class WyomingTranslation:
                     await self._speak([request.text], voice)
         elif SynthesizeStart.is_type(event.type):
             start = read(SynthesizeStart, event)
-            self.stream_chunker = SentenceChunker(self.settings.tts_first_chunk_chars)
+            self.stream_chunker = SentenceChunker.for_settings(self.settings)
             voice = await self._voice(start.voice)
             self.stream_voice, self.stream_refused = voice or (None, None), voice is None
         elif SynthesizeChunk.is_type(event.type):

@@ -1,0 +1,70 @@
+"""A test run leaves nothing behind in the temporary folder, and a killed run's leftovers (its folders, the
+PostgreSQL cluster pg_ctl detached) go when the next run needs the same kind of thing.
+
+Each "run" here is a real child process importing the test helpers, exited or killed with -9.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+from tests.leftovers import alive, serving_from
+
+
+def child(code: str) -> subprocess.Popen[str]:
+    """A Python process in the repository that prints one line (a path) and then does what `code` says."""
+    return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, text=True, stdout=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def first_line(process: subprocess.Popen[str]) -> Path:
+    assert process.stdout is not None
+    line = process.stdout.readline().strip()
+    assert line, f"the child printed nothing (exit {process.poll()})"
+    return Path(line)
+
+
+def test_the_conversation_folders_of_make_settings_go_when_the_run_ends():
+    ended = child("from tests.conftest import make_settings\n"
+                  "print(make_settings().db_path.parent, flush=True)\n"
+                  "print(make_settings().db_path.parent, flush=True)")
+    first, second = first_line(ended), first_line(ended)
+    assert ended.wait(30) == 0
+    assert first != second and first.parent == second.parent  # one run folder holds them all
+    assert not first.parent.exists()
+
+    killed = child("import time\nfrom tests.conftest import make_settings\n"
+                   "print(make_settings().db_path.parent, flush=True)\ntime.sleep(600)")
+    left = first_line(killed)
+    killed.kill()
+    killed.wait(30)
+    assert left.exists()  # a killed run cannot clean up after itself...
+    nxt = child("from tests.conftest import make_settings\nprint(make_settings().db_path.parent, flush=True)")
+    first_line(nxt)
+    assert nxt.wait(30) == 0
+    assert not left.parent.exists()  # ...so the next one does
+
+
+def test_a_killed_runs_postgresql_is_stopped_and_removed_by_the_next_cluster():
+    killed = child("import time\nfrom tests.postgres import Postgres\n"
+                   "print(Postgres().start().root, flush=True)\ntime.sleep(600)")
+    root = first_line(killed)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(30)
+    postmaster = serving_from(root, root / "data" / "postmaster.pid")
+    assert postmaster is not None  # still serving, its run gone
+
+    from tests.postgres import Postgres
+
+    fresh = Postgres()
+    try:
+        assert not root.exists()
+        assert not alive(postmaster) or not Path(f"/proc/{postmaster}/cmdline").read_bytes()
+    finally:
+        fresh.destroy()
+    assert not fresh.root.exists()
