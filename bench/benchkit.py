@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import re
 import sys
 from collections.abc import Iterator
@@ -63,6 +64,13 @@ def is_right(reply: str, keywords: tuple[str, ...]) -> bool:
     words = " " + re.sub(r"[^0-9a-z,]+", " ", reply.lower()).replace(",", " , ") + " "
     words = re.sub(r"(\d) , (\d)", r"\1,\2", words)  # 3,600 stays one number
     return any(f" {' '.join(re.sub(r'[^0-9a-z,]+', ' ', k).split())} " in words for k in keywords)
+
+
+def write_json(path: Path, result: Any) -> None:
+    """Write a bench's figures as JSON (its folder made if need be) and say where."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2))
+    print(f"\nwrote {path}")
 
 
 def shipped(**overrides: Any) -> Settings:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import re
 import sys
 import time
@@ -196,9 +195,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=benchkit.ROOT / "bench" / "results" / "first_piece.json")
     args = parser.parse_args()
     result = asyncio.run(main_async(args))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2))
-    print(f"\nwrote {args.json}")
+    benchkit.write_json(args.json, result)
     return 0
 
 

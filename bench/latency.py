@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 import time
@@ -361,9 +360,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=benchkit.ROOT / "bench" / "results" / "latency.json")
     args = parser.parse_args()
     result = asyncio.run(main_async(args))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2))
-    print(f"\nwrote {args.json}")
+    benchkit.write_json(args.json, result)
     return 0
 
 
