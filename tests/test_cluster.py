@@ -153,10 +153,7 @@ async def test_the_asking_node_speaks_the_completion_of_a_job_finished_elsewhere
         # poll, said on A) and only then connected B's watcher: it failed whenever the machine was busy.
         fake.fault("midjourney", "slow", delay=2, on=SUBMIT, times=1)
     try:
-        asker = await NativeClient.connect(ws(a, ALICE))
-        await asker.send({"type": "text", "text": "Draw a red fox in the snow"})
-        job_id = (await asker.find("media.job", event="progress"))["job"]["id"]
-        await asker.find("turn.done", turn_id="turn_1")  # the acknowledgement, before or after that
+        asker, job_id = await asked_for_a_picture(a, "Draw a red fox in the snow")
         # A polls it to the end; B's connection of the same user, joining mid-job, hears every update
         # from now on, but only A, which holds the session that asked, speaks the completion line.
         watcher = await NativeClient.connect(ws(b, ALICE))
@@ -187,6 +184,16 @@ async def finished(client: NativeClient, job_id: str, timeout: float = 30) -> di
         await client.next(timeout)
 
 
+async def asked_for_a_picture(node: ServerProcess, text: str) -> tuple[NativeClient, str]:
+    """Alice asks `node` for a picture: her connection and the job's id, once the job has reached the
+    provider and the acknowledgement turn (turn_1) is over, in whichever order those two come."""
+    asker = await NativeClient.connect(ws(node, ALICE))
+    await asker.send({"type": "text", "text": text})
+    job_id = (await asker.find("media.job", event="progress"))["job"]["id"]
+    await asker.find("turn.done", turn_id="turn_1")
+    return asker, job_id
+
+
 async def test_a_conversation_resumed_on_the_other_node_mid_job_hears_its_completion_there(two_nodes):
     """#14's "done when" as a user lives it: A dies mid-job, the page reconnects with its conversation id
     and lands on B, B takes the job over, and that connection gets the result and hears it said."""
@@ -195,11 +202,8 @@ async def test_a_conversation_resumed_on_the_other_node_mid_job_hears_its_comple
     submitted_before = len(fake.sent(SUBMIT))
     fake.stuck.add("midjourney")
     try:
-        asker = await NativeClient.connect(ws(a, ALICE))
+        asker, job_id = await asked_for_a_picture(a, "Draw a paper boat on a pond")
         conversation_id = asker.ready["conversation_id"]
-        await asker.send({"type": "text", "text": "Draw a paper boat on a pond"})
-        job_id = (await asker.find("media.job", event="progress"))["job"]["id"]
-        await asker.find("turn.done", turn_id="turn_1")
         a.kill9()
         await asker.close()
         resumed = await NativeClient.connect(ws(b, ALICE, conversation_id=conversation_id))
@@ -228,11 +232,8 @@ async def test_a_job_ending_while_a_resume_is_being_opened_is_said_on_it_once(tw
     fake.stuck.add("midjourney")
     lock = await asyncpg.connect(cluster_url)
     try:
-        asker = await NativeClient.connect(ws(a, ALICE))
+        asker, job_id = await asked_for_a_picture(a, "Draw a windmill at dusk")
         conversation_id = asker.ready["conversation_id"]
-        await asker.send({"type": "text", "text": "Draw a windmill at dusk"})
-        job_id = (await asker.find("media.job", event="progress"))["job"]["id"]
-        await asker.find("turn.done", turn_id="turn_1")
         await asker.close()  # the page reloads; A goes on polling the job
         watcher = await NativeClient.connect(ws(b, ALICE))  # another tab: B's node hears the job's events
         held = lock.transaction()
