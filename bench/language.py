@@ -57,12 +57,12 @@ def clip(speech: bytes) -> bytes:
 
 # The Chinese set: the tests' requests and questions (tests/test_media_pictures.py, tests/test_language.py).
 CHINESE = {
-    "blend": "把这两张图融合",
-    "face_swap": "把第二张图上的脸换到第一张图上",
-    "dance": "让这个人跳机器人舞蹈",
+    "blend": "把这两张图混合",
+    "face_swap": "把第二张图上的人脸换到第一张图上",
+    "dance": "让他跳机器人舞蹈",
     "describe": "描述一下这张图片",
     "animate": "把这张图片做成视频",
-    "q_capital": "请问法国的首都是哪里？",
+    "q_capital": "法国首都是哪里？",
     "q_days": "一年有多少天？",
     "q_weather": "今天北京的天气怎么样？",
     "q_water": "水的沸点是多少度？",
