@@ -68,3 +68,25 @@ def test_a_killed_runs_postgresql_is_stopped_and_removed_by_the_next_cluster():
     finally:
         fresh.destroy()
     assert not fresh.root.exists()
+
+
+def test_a_passing_tests_tmp_path_goes_and_only_a_failures_is_kept(tmp_path: Path):
+    tests = tmp_path / "test_sample.py"
+    tests.write_text("def test_passes(tmp_path):\n    (tmp_path / 'big').write_bytes(b'x' * 1000)\n\n"
+                     "def test_fails(tmp_path):\n    (tmp_path / 'clue').write_text('why')\n    assert False\n")
+    temproot = tmp_path / "temproot"
+    temproot.mkdir()
+
+    def run(*args: str) -> int:
+        env = {**os.environ, "PYTEST_DEBUG_TEMPROOT": str(temproot)}
+        return subprocess.run([sys.executable, "-m", "pytest", "-q", "-c", str(ROOT / "pyproject.toml"),
+                               "--rootdir", str(tmp_path), "-p", "no:xdist", str(tests), *args],
+                              env=env, capture_output=True, text=True, timeout=120).returncode
+
+    assert run() == 1  # one failed
+    kept = [p for p in temproot.glob("pytest-of-*/pytest-[0-9]*/*") if not p.is_symlink()]  # not *current
+    assert [p.name for p in kept] == ["test_fails0"], kept  # the failure's folder, not the passing test's
+    assert (kept[0] / "clue").read_text() == "why"
+    assert run("-k", "passes") == 0
+    runs = list(temproot.glob("pytest-of-*/pytest-[0-9]*"))
+    assert runs == [kept[0].parent], runs  # the green run left no folder; the failed one's stays
