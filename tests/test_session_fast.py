@@ -225,3 +225,39 @@ async def test_a_speculative_turns_timeline_shows_its_audio_held_for_the_verdict
         assert list(stages)[-3:] == ["tts_first_chunk", "released", "first_audio"]
         assert stages["tts_first_chunk"] <= stages["released"] <= stages["first_audio"]
         assert done["timings"]["first_audio_ms"] >= stages["released"]
+
+
+async def test_a_session_update_mid_speech_tells_the_client_the_speech_was_dropped() -> None:
+    # A page showing "hearing you" waits for this utterance's speech.stopped; a rebuilt listening chain
+    # that forgot the speech silently left it stuck there (seen as a CI failure of the wake word page test).
+    async with Harness(turn_mode="vad") as h:
+        await h.speech_started()
+        await h.send("session.update", session={"turn_mode": "push_to_talk"})
+        stopped = await h.next("speech.stopped")
+        await h.next("session.updated")
+        assert stopped["ignored"] == "cleared" and stopped["reason"] == "cleared"
+        assert h.kinds() == ["speech.started", "speech.stopped", "session.updated"]
+        await h.send("session.update", session={"turn_mode": "push_to_talk"})  # no change, nothing dropped
+        await h.next("session.updated")
+        assert h.kinds().count("speech.stopped") == 1
+        await h.say("what time is it")  # the session listens on as before
+        done = await h.next("turn.done")
+        assert done["user_text"] == "what time is it"
+
+
+async def test_input_clear_mid_speech_drops_the_guess_and_ends_the_speech_for_the_client() -> None:
+    async with Harness(turn_mode="vad") as h:
+        await h.send("input.clear")  # nothing heard: nothing to stop
+        await h.next("input.cleared")
+        await h.speech_started()
+        await h.paused(h.utterance("turn on"))
+        await h.until(h.chat.started)  # a speculative turn is running on the speech so far
+        await h.send("input.clear")
+        await h.next("input.cleared")
+        assert h.kinds() == ["input.cleared", "speech.started", "speech.stopped", "input.cleared"]
+        assert h.events[2]["ignored"] == "cleared"
+        assert h.engines.counters["speculative_discarded"] == 1
+        await h.say("hello")
+        done = await h.next("turn.done")
+        assert done["user_text"] == "hello"
+        assert [e["text"] for e in h.events if e["type"] == "transcript"] == ["hello"]

@@ -109,6 +109,7 @@ class ListeningChain:
         self._closed = False
         self.wake: WakeGate | None = None
         self._after_wake = False  # the next utterance follows the wake word (and may start with it)
+        self._speech_told: float | None = None  # at_ms of a `speech.started` not yet stopped
         self.rebuild()
 
     def close(self) -> None:
@@ -163,6 +164,22 @@ class ListeningChain:
         self._discard_speculation()
         self._drop_partial()
 
+    async def drop(self) -> None:
+        """Forget the audio heard so far (`input.clear`, or a session update that changes how audio is
+        heard). An utterance the client was told had started is told stopped, ignored `cleared`: every
+        `speech.started` gets its `speech.stopped`, and a page showing "hearing you" does not stay stuck."""
+        started, self._speech_told = self._speech_told, None
+        end_ms = self.segmenter.speech_end_ms
+        self.clear()
+        if started is not None:
+            await self.host.send(events.SpeechStopped(
+                at_ms=round(max(started, end_ms or 0.0)), reason="cleared", duration_ms=0, ignored="cleared"))
+
+    async def reconfigure(self) -> None:
+        """The session's input rate, turn mode or wake word changed: drop what was heard, then rebuild."""
+        await self.drop()
+        self.rebuild()
+
     async def on_segment(self, event: SegmentEvent) -> None:
         if self.wake is not None and self.wake.armed:
             return  # nothing the user says gets past an armed gate
@@ -215,6 +232,7 @@ class ListeningChain:
         self._utterance_no = next(self._utterances)
         self._partial_mark = 0.0
         ended, self._ended = self._ended, None
+        self._speech_told = event.at_ms
         await self.host.send(events.SpeechStarted(round(event.at_ms)))
         if event.resumed and ended is not None:
             await self._take_back(ended)
@@ -279,6 +297,7 @@ class ListeningChain:
         if event.reason == "end_of_turn" and utterance is not None:  # speech may still resume it
             self._ended, self._ended_ran = self.host.last_queued, False
         self._after_wake = self._after_wake and utterance is None  # a too-short blip is not the request
+        self._speech_told = None
         await self.host.send(events.SpeechStopped(
             at_ms=round(event.at_ms), reason=event.reason,
             duration_ms=round(utterance.duration_ms) if utterance else 0,

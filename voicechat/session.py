@@ -240,7 +240,7 @@ class Session:
         except ValueError as exc:
             raise SessionError("invalid_session", str(exc)) from exc
         if rebuild:
-            self.listening.rebuild()
+            await self.listening.reconfigure()
         await self.send(events.SessionUpdated(self.config.public()))
 
     @ce.NATIVE.handles(ce.InputCommit)
@@ -251,7 +251,7 @@ class Session:
 
     @ce.NATIVE.handles(ce.InputClear)
     async def _on_clear(self, event: ce.InputClear) -> None:
-        self.listening.clear()
+        await self.listening.drop()
         await self.send(events.InputCleared())
 
     @ce.NATIVE.handles(ce.ReplyCancel)

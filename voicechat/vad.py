@@ -192,6 +192,11 @@ class Segmenter:
         return b"".join(f.pcm for f in self._frames) if self.speaking else b""
 
     @property
+    def speech_end_ms(self) -> float | None:
+        """End of the last voiced audio of the utterance in progress; None when there is none."""
+        return self._end_ms() if self.speaking and self._last_voiced_index >= 0 else None
+
+    @property
     def voiced_ms(self) -> float:
         return self._voiced_frames * self.config.frame_ms
 
