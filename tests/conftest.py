@@ -16,6 +16,7 @@ from tests import leftovers
 from tests.fakes.http import ServerThread
 from tests.fakes.openai_chat import TOOL_ARGUMENTS, FakeOpenAIChat
 from tests.fakes.providers import FakeMediaServer, fake_media_service, shared_fake
+from tests.process import die_with_parent
 from voicechat.app import create_app
 from voicechat.media.config import ProviderSet
 from voicechat.media.service import MediaService
@@ -34,6 +35,11 @@ def _new_db_dir() -> Path:
         _db_dirs.append(leftovers.new_dir("voicechat-db-"))
         atexit.register(shutil.rmtree, _db_dirs[0], True)
     return Path(tempfile.mkdtemp(dir=_db_dirs[0]))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # a worker goes with its pytest, and its servers with it
+        die_with_parent()
 
 
 def make_settings(**overrides: Any) -> Settings:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tests import leftovers
 from tests.conftest import ROOT
+from tests.process import dies_with_this_process
 
 PREFIX = "voicechat-nginx-"
 
@@ -68,7 +69,8 @@ http {{
 
     def start(self) -> Nginx:
         self.proc = subprocess.Popen([self.binary, "-p", str(self.root), "-c", str(self.root / "nginx.conf")],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     preexec_fn=dies_with_this_process())
         # Listening is the signal nginx is up; connect() fails until then (no log line to wait for).
         for _ in range(500):
             if self.proc.poll() is not None:

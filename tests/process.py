@@ -1,8 +1,14 @@
 """`python server.py --port 0` as a subprocess, the way a user starts it: its address comes from its log,
-which is read line by line as it is written (a full pipe would block the server)."""
+which is read line by line as it is written (a full pipe would block the server).
+
+A server started here dies with the test process that started it, even one killed with -9 (a CI timeout,
+a user's ^C twice): the kernel sends it SIGKILL when its parent ends (PR_SET_PDEATHSIG)."""
 
 from __future__ import annotations
 
+import ctypes
+import functools
+import os
 import re
 import signal
 import subprocess
@@ -12,6 +18,35 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LISTENING = r"Uvicorn running on (https?)://[0-9.:\[\]]+:(\d+)"
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# Resolved here, in the parent: between fork and exec the child must not load libraries (another thread
+# may have held the loader's lock at the fork).
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
+
+
+def _die_with(parent: int) -> None:
+    """In the child, between fork and exec: ask for SIGKILL when the parent ends. The kernel ties it to
+    the parent's *thread* that forked: a server started from a thread that ends goes with that thread (the
+    tests start theirs from the test's own thread)."""
+    if _prctl is None:
+        return
+    if _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:  # no silent fallback: Popen raises
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:  # the parent died before the request was in place
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def die_with_parent() -> None:
+    """This process (an xdist worker) is killed when the process that started it ends: a worker whose
+    pytest was killed -9 would otherwise finish the test it is in first (seconds, or a long model run)."""
+    parent = os.getppid()
+    if parent != 1:
+        _die_with(parent)
+
+
+def dies_with_this_process() -> functools.partial[None]:
+    """A `preexec_fn` for subprocess.Popen: the child is killed when this process ends, however it ends."""
+    return functools.partial(_die_with, os.getpid())
 
 
 class ServerProcess:
@@ -21,7 +56,7 @@ class ServerProcess:
                  cwd: Path | None = None, wait: bool = True) -> None:
         self.proc = subprocess.Popen(
             argv or [sys.executable, "server.py", "--port", "0"], cwd=cwd or ROOT, env=env, text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=dies_with_this_process(),
         )  # fmt: skip
         self.lines: list[str] = []
         self._changed = threading.Condition()
