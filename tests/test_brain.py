@@ -69,6 +69,19 @@ async def test_a_local_reply_ends_after_the_sentence_limit():
     assert sentences("".join([piece async for piece in unlimited.stream(story)])) > 2  # the model says more
 
 
+async def test_warming_waits_for_the_generation_still_on_the_model():
+    # bench/latency.py warms the model between turns right after giving up on a stream, whose thread may still
+    # be writing: two threads in one llama context crashed it (GGML_ASSERT in repack.cpp).
+    import asyncio
+
+    chat = LocalChat(make_settings(local_model="tiny", local_max_sentences=0))
+    stream = chat.stream([{"role": "user", "content": "Tell me a long story about a dragon."}])
+    await anext(stream)  # the model is writing; nobody reads on or stops it
+    await asyncio.to_thread(chat.warm)
+    assert chat._queued == 0  # the generation was over before the warm-up touched the model
+    await stream.aclose()
+
+
 def test_the_local_model_writes_with_every_core_the_server_may_use():
     # llama.cpp's own default writes with half the cores: one thread on a 2-core box, half the speed.
     chat = LocalChat(make_settings(local_model="tiny"))
