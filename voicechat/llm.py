@@ -265,19 +265,18 @@ class LocalChat:
     def warm(self) -> None:
         """Forget the cached prompt and read the system prompt: llama.cpp reuses the cached prefix of the
         last prompt, so a new session's first reply starts almost as soon as later ones (with SmolLM2 the
-        first token went from 167 to 90 ms). It runs on the model's own thread, after the generation on it:
-        one just given up may still be finishing a token or waiting for the CPU gate, and two threads in
-        one llama context crash it (GGML_ASSERT in repack.cpp: bench/latency.py, warming between turns)."""
+        first token went from 167 to 90 ms). Safe at any time: it runs on the model's own thread, after the
+        generation under way (called from another thread beside a running one, llama.cpp aborted the process
+        with a GGML_ASSERT). Blocks until done; from async code, call it through `asyncio.to_thread`."""
+        self._thread.submit(self._warm).result()
 
-        def warm_now() -> None:
-            self._llama.reset()
-            self._llama.create_chat_completion(
-                messages=self._prompt([{"role": "system", "content": self._system_prompt},
-                                       {"role": "user", "content": "Hi"}]),
-                max_tokens=1,
-            )
-
-        self._thread.submit(warm_now).result()
+    def _warm(self) -> None:
+        self._llama.reset()
+        self._llama.create_chat_completion(
+            messages=self._prompt([{"role": "system", "content": self._system_prompt},
+                                   {"role": "user", "content": "Hi"}]),
+            max_tokens=1,
+        )
 
     async def stream(
         self, messages: list[Message], tools: list[dict[str, Any]] | None = None
