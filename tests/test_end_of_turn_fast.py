@@ -150,3 +150,16 @@ async def test_speech_resuming_before_the_guess_is_heard_leaves_the_check_unaske
         await h.stopped(h.utterance("what is the capital of france"))
         done = await h.next("turn.done")
         assert done["user_text"] == "what is the capital of france"
+
+
+async def test_a_guess_that_trails_off_is_unfinished_without_asking_the_model() -> None:
+    model = ScriptedTurnEnd(complete=True)  # it would say complete: the transcript alone decides
+    async with Harness(turn_end=model, language="en") as h:
+        await h.speech_started()
+        utterance = h.utterance("tell me about the history of")
+        await h.paused(utterance)
+        await h.end_check(utterance)
+        await h.checks_done()
+        counters = h.engines.counters
+        assert model.questions == 0
+        assert counters["end_of_turn_trailing_words"] == 1 and counters["end_of_turn_incomplete"] == 1

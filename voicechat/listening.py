@@ -329,15 +329,17 @@ class ListeningChain:
                 host.engines.counters["end_of_turn_moot"] += 1
                 return
         complete: bool | None
-        try:
-            complete = await model.is_complete(check.pcm)
-        except Exception as exc:  # the hangover still ends the turn: slower, never stuck
-            log.warning("session %s: end-of-turn check failed (%s); the %d ms hangover ends this turn",
-                        host.id, exc, host.settings.vad_hangover_ms)
-            complete = None
-        if complete and heard is not None and trails_off(heard, host.config.language):
+        if heard is not None and trails_off(heard, host.config.language):
+            # Unfinished whatever the model would say: spare the CPU the check (the user is still speaking).
             complete = False
             host.engines.counters["end_of_turn_trailing_words"] += 1
+        else:
+            try:
+                complete = await model.is_complete(check.pcm)
+            except Exception as exc:  # the hangover still ends the turn: slower, never stuck
+                log.warning("session %s: end-of-turn check failed (%s); the %d ms hangover ends this turn",
+                            host.id, exc, host.settings.vad_hangover_ms)
+                complete = None
         log.debug("session %s: pause %d judged complete=%s", host.id, check.pause, complete)
         host.engines.counters[{True: "end_of_turn_complete", False: "end_of_turn_incomplete",
                                None: "end_of_turn_failed"}[complete]] += 1
