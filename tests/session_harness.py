@@ -19,7 +19,7 @@ from voicechat.session import Session
 from voicechat.settings import Settings
 from voicechat.store import ConversationStore
 from voicechat.tts import FallbackTTS
-from voicechat.vad import SpeechPaused, SpeechResumed, SpeechStarted, SpeechStopped, Utterance
+from voicechat.vad import EndCheck, SpeechPaused, SpeechResumed, SpeechStarted, SpeechStopped, Utterance
 
 WAIT_S = 5.0  # a safety net so a broken session fails the test instead of hanging it
 
@@ -35,11 +35,13 @@ class Harness:
 
     def __init__(self, wake: Any = None, store: ConversationStore | None = None,
                  media: MediaService | None = None, resume: dict[str, Any] | None = None,
-                 **overrides: Any) -> None:
+                 turn_end: Any = None, **overrides: Any) -> None:
         """`media`: a media service (real, on the fake providers); `resume`: a conversation as
-        voicechat/resume.py's `load` read it, continued as `/ws?conversation_id=` would."""
+        voicechat/resume.py's `load` read it, continued as `/ws?conversation_id=` would; `turn_end`: an
+        end-of-turn model (tests/fakes/engines.py's ScriptedTurnEnd)."""
         self.stt, self.chat, self.tts = ScriptedSTT(), ScriptedChat(), ScriptedTTS()
-        self.engines = Engines(stt=self.stt, chat=self.chat, tts=FallbackTTS([self.tts], 30.0), wake=wake)
+        self.engines = Engines(stt=self.stt, chat=self.chat, tts=FallbackTTS([self.tts], 30.0), wake=wake,
+                               turn_end=turn_end)
         named = {"id": resume["id"], "resumed": True} if resume is not None else {}
         self.session = Session(engines=self.engines, settings=settings(**overrides),
                                output=self._collect, store=store, media=media, **named)
@@ -113,6 +115,15 @@ class Harness:
 
     def kinds(self) -> list[str]:
         return [e["type"] for e in self.events]
+
+    async def end_check(self, utterance: Utterance, pause: int = 1) -> None:
+        """The segmenter asks the end-of-turn model about the pause after `utterance`."""
+        await self.session.listening.on_segment(EndCheck(at_ms=utterance.end_ms, pcm=utterance.pcm,
+                                                         pause=pause))
+
+    async def checks_done(self) -> None:
+        """Every end-of-turn check started so far has finished."""
+        await asyncio.wait_for(asyncio.gather(*self.session.listening._end_checks), WAIT_S)
 
     async def idle(self) -> None:
         """Every queued turn has finished."""

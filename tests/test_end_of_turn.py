@@ -121,7 +121,10 @@ async def test_a_thinking_pause_stays_one_turn(start_server) -> None:  # type: i
     assert len(stopped) == 1  # the model judged the pause unfinished
     assert stopped[0]["duration_ms"] > 4000  # both halves and the pause between them
     after = await counters(server)
-    assert after["end_of_turn_incomplete"] > before.get("end_of_turn_incomplete", 0)  # at the pause
+    # At the pause the model said "incomplete"; or, where the guess's transcript (which the check waits for)
+    # came only after speech had resumed (a slow machine), the question was moot and never asked.
+    judged = ("end_of_turn_incomplete", "end_of_turn_moot")
+    assert sum(after.get(k, 0) for k in judged) > sum(before.get(k, 0) for k in judged)
 
 
 async def test_a_pause_after_a_dangling_word_stays_one_turn(start_server) -> None:  # type: ignore[no-untyped-def]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from tests.fakes.engines import MS_PER_WORD
+from tests.fakes.engines import MS_PER_WORD, ScriptedTurnEnd
 from tests.session_harness import Harness
 from tests.speech import piper_speech, silence
 from voicechat.store import ConversationStore
@@ -117,3 +117,36 @@ async def test_a_taken_back_turn_leaves_no_half_sentence_in_the_store(tmp_path: 
     assert turns[taken_back["turn_id"]]["status"] == "interrupted"  # the announced turn is still on record
     said = [t["user_text"] for t in stored["turns"] if t["user_text"]]
     assert said == ["please set a timer for twenty minutes"]
+
+
+async def test_the_end_of_turn_check_waits_for_the_guess_transcript() -> None:
+    # On a 2-core box the check beside the guess's whisper call slowed the transcript every reply waits for;
+    # a "complete" is read with that transcript anyway, so the model is asked once it is in.
+    model = ScriptedTurnEnd()
+    async with Harness(turn_end=model) as h:
+        model.on_ask = lambda: list(h.stt.heard)
+        h.stt.gate = asyncio.Event()  # the guess's transcription is still running
+        await h.speech_started()
+        utterance = h.utterance("what is the capital of france")
+        await h.paused(utterance)
+        await h.end_check(utterance)
+        h.stt.gate.set()
+        await h.until(model.asked)
+        assert model.seen == [["what is the capital of france"]]
+
+
+async def test_speech_resuming_before_the_guess_is_heard_leaves_the_check_unasked() -> None:
+    model = ScriptedTurnEnd()
+    async with Harness(turn_end=model) as h:
+        h.stt.gate = asyncio.Event()
+        await h.speech_started()
+        utterance = h.utterance("what is the capital of")
+        await h.paused(utterance)
+        await h.end_check(utterance)
+        await h.resumed()  # the guess is discarded: the pause it was about is over
+        await h.checks_done()
+        assert model.questions == 0 and h.engines.counters["end_of_turn_moot"] == 1
+        h.stt.gate.set()
+        await h.stopped(h.utterance("what is the capital of france"))
+        done = await h.next("turn.done")
+        assert done["user_text"] == "what is the capital of france"

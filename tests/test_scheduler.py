@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 
 from tests.conftest import make_settings
 from tests.speech import piper_speech, silence, wer
 from voicechat.scheduler import SttBusy, SttScheduler
-from voicechat.stt import WhisperSTT, looks_looped, normalise
+from voicechat.stt import Abandoned, WhisperSTT, looks_looped, normalise
 
 SAID = ["What time is it in Tokyo?", "Turn off the bedroom lights.", "How tall is Mount Everest?",
         "What is the capital of France?"]
@@ -117,6 +118,69 @@ async def test_a_final_whose_caller_gave_up_is_never_run(whisper: WhisperSTT):
     await queue.close()
     assert abandoned.cancelled()
     assert queue.stats.finals == 1 and "bedroom" in normalise(kept.result().text)
+
+
+def test_a_transcription_nobody_waits_for_stops_before_the_decoder(whisper: WhisperSTT):
+    from voicechat.audio import pcm16_to_float
+
+    asked: list[int] = []
+
+    def wanted_until_encoded() -> bool:  # still wanted before the encoder, given up before the decoder
+        asked.append(1)
+        return len(asked) < 2
+
+    runs = whisper.short_window_runs
+    with pytest.raises(Abandoned):
+        whisper.transcribe_batch_sync([pcm16_to_float(utterance(SAID[0]))], "en", None, wanted_until_encoded)
+    assert len(asked) == 2 and whisper.short_window_runs == runs  # nothing was decoded
+    heard = whisper.transcribe_sync(utterance(SAID[0]), "en", wanted=lambda: True)
+    assert "tokyo" in normalise(heard.text)
+
+
+def busy_model(whisper: WhisperSTT) -> threading.Event:
+    """Hold the model's one thread with other work; set the returned event to let it go."""
+    release = threading.Event()
+    whisper._pool.submit(release.wait)
+    return release
+
+
+async def until_taken(queue: SttScheduler) -> None:
+    """Let the scheduler's worker take the queued job (it then waits for the model's thread)."""
+    for _ in range(100):  # loop turns, not time: the worker needs only a few
+        if queue._running:
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the worker never took the job")
+
+
+async def test_a_guess_given_up_while_it_waits_for_the_model_never_reaches_it(whisper: WhisperSTT):
+    # A wrong guess (speech went on) whose call the worker already took: the next utterance must not wait
+    # behind its transcription.
+    queue = scheduler(whisper)
+    release = busy_model(whisper)
+    runs = whisper.short_window_runs
+    guess = asyncio.create_task(queue.transcribe(utterance(SAID[0]), "en"))
+    await until_taken(queue)
+    guess.cancel()
+    release.set()
+    final = await queue.transcribe(utterance(SAID[1]), "en")
+    await queue.close()
+    assert guess.cancelled() and "bedroom" in normalise(final.text)
+    assert queue.stats.abandoned == 1 and whisper.short_window_runs == runs + 1  # the final alone
+
+
+async def test_a_partial_the_model_has_taken_stops_when_it_is_dropped(whisper: WhisperSTT):
+    queue = scheduler(whisper)
+    release = busy_model(whisper)
+    runs = whisper.short_window_runs
+    look = asyncio.create_task(queue.partial(utterance(SAID[0]), "en", None, "s1"))
+    await until_taken(queue)
+    queue.drop_partial("s1")  # the speech paused for a guess, or ended
+    release.set()
+    final = await queue.transcribe(utterance(SAID[1]), "en")
+    await queue.close()
+    assert await look is None and "bedroom" in normalise(final.text)
+    assert queue.stats.abandoned == 1 and whisper.short_window_runs == runs + 1
 
 
 async def test_piper_speaks_a_new_replys_first_sentence_before_other_replies_later_ones():

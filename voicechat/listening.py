@@ -191,7 +191,9 @@ class ListeningChain:
             self._discard_speculation()
         elif isinstance(event, EndCheck):
             # Off the audio path: frames keep flowing (and may resume speech) while the model thinks.
-            task = asyncio.create_task(self._check_end(self.segmenter, event),
+            # The guess started at this very pause, if any: taken now, as speech may drop it before the
+            # task first runs.
+            task = asyncio.create_task(self._check_end(self.segmenter, event, self._speculative),
                                        name=f"{self.host.id}-end-check")
             self._end_checks.add(task)
             task.add_done_callback(self._end_checks.discard)
@@ -268,6 +270,7 @@ class ListeningChain:
         if host.busy or host.draining or backlog(host.engines.stt):
             return
         utterance = event.utterance
+        self._drop_partial()  # the guess's final needs the speech model more than a look at the same speech
         self._speculative = TurnInput(utterance=utterance, ended_at=utterance.last_voiced_at,
                                       respond=host.config.auto_respond, speculative=True,
                                       wake_word=self._wake_word())
@@ -306,12 +309,25 @@ class ListeningChain:
         if bet is not None:
             await self._confirm(bet)
 
-    async def _check_end(self, segmenter: Segmenter, check: EndCheck) -> None:
-        """Ask the end-of-turn model about this pause and end the utterance if it says complete."""
+    async def _check_end(self, segmenter: Segmenter, check: EndCheck, bet: TurnInput | None) -> None:
+        """Ask the end-of-turn model about this pause (`bet`: the guess started at it, if any) and end the
+        utterance if it says complete."""
         host = self.host
         model = host.engines.turn_end
         assert model is not None
-        bet = self._speculative  # the guess started at this very pause, if any (speech since drops it)
+        heard: str | None = None
+        if bet is not None and bet.heard is not None:
+            # The check waits for the guess's transcript: a "complete" is read with it anyway (below), and
+            # run beside whisper on a 2-core box the check slowed the transcript every reply waits for by
+            # more than the check costs alone. Speech resuming meanwhile drops the guess and the question.
+            try:
+                limit_s = host.settings.end_of_turn_max_ms / 1000
+                heard = await asyncio.wait_for(asyncio.shield(bet.heard), limit_s)
+            except TimeoutError:
+                heard = ""
+            if bet.dropped:
+                host.engines.counters["end_of_turn_moot"] += 1
+                return
         complete: bool | None
         try:
             complete = await model.is_complete(check.pcm)
@@ -319,16 +335,9 @@ class ListeningChain:
             log.warning("session %s: end-of-turn check failed (%s); the %d ms hangover ends this turn",
                         host.id, exc, host.settings.vad_hangover_ms)
             complete = None
-        if complete and bet is not None and bet.heard is not None and not bet.dropped:
-            # The reply cannot start before this transcript anyway, so reading it costs no time.
-            try:
-                limit_s = host.settings.end_of_turn_max_ms / 1000
-                heard = await asyncio.wait_for(asyncio.shield(bet.heard), limit_s)
-            except TimeoutError:
-                heard = ""
-            if trails_off(heard, host.config.language):
-                complete = False
-                host.engines.counters["end_of_turn_trailing_words"] += 1
+        if complete and heard is not None and trails_off(heard, host.config.language):
+            complete = False
+            host.engines.counters["end_of_turn_trailing_words"] += 1
         log.debug("session %s: pause %d judged complete=%s", host.id, check.pause, complete)
         host.engines.counters[{True: "end_of_turn_complete", False: "end_of_turn_incomplete",
                                None: "end_of_turn_failed"}[complete]] += 1
@@ -356,6 +365,8 @@ class ListeningChain:
         self.host.engines.counters["speculative_discarded"] += 1
         if bet.decided is not None:
             bet.decided.set()
+        if bet.heard is not None and not bet.heard.done():  # an end-of-turn check may wait on it
+            bet.heard.set_result("")
         if (turn := self.host.running(bet)) is not None:
             turn.cancel("discarded")
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections import deque
 from contextlib import nullcontext
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from .audio import pcm16_to_float
 from .cpu import GATE
 from .settings import Settings
-from .stt import Transcript
+from .stt import Abandoned, Transcript
 
 if TYPE_CHECKING:
     from .stt import WhisperSTT
@@ -47,6 +48,12 @@ class _Job:
     future: asyncio.Future[Transcript | None] = field(default_factory=lambda: asyncio.get_running_loop()
                                                       .create_future())
     queued_at: float = field(default_factory=time.monotonic)
+    # Set (from the loop, by the future's callback) once the caller no longer waits: the model thread reads
+    # it at its stop points (WhisperSTT.transcribe_batch_sync's `wanted`).
+    given_up: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.future.add_done_callback(lambda _: self.given_up.set())
 
     @property
     def key(self) -> tuple[str | None, str | None]:
@@ -62,6 +69,7 @@ class SchedulerStats:
     batches: int = 0
     batched_finals: int = 0  # finals that shared a model call with at least one other
     max_batch: int = 0
+    abandoned: int = 0  # model calls stopped early because nobody waited for them any more
 
 
 class SttScheduler:
@@ -79,6 +87,7 @@ class SttScheduler:
         self.stats = SchedulerStats()
         self._finals: deque[_Job] = deque()
         self._partials: dict[str, _Job] = {}
+        self._running_partials: dict[str, _Job] = {}  # by owner: a partial the model is working on
         self._running = 0
         self._running_finals = 0
         self._service_ms = 250.0  # moving average of one final's model time; refined as finals run
@@ -143,11 +152,12 @@ class SttScheduler:
         return None
 
     def drop_partial(self, owner: str) -> None:
-        """The session's speech ended: its waiting partial is no longer worth running."""
-        job = self._partials.pop(owner, None)
-        if job is not None and not job.future.done():
-            job.future.set_result(None)
-            self.stats.partials_skipped += 1
+        """The session's speech ended (or paused for a guess, whose final needs the model): its waiting
+        partial is no longer worth running, and one the model is on stops at its next stop point."""
+        for job in (self._partials.pop(owner, None), self._running_partials.get(owner)):
+            if job is not None and not job.future.done():
+                job.future.set_result(None)
+                self.stats.partials_skipped += 1
 
     async def close(self) -> None:
         """Stop the workers (the model itself is shared and stays loaded)."""
@@ -197,17 +207,24 @@ class SttScheduler:
                 await self._wake.wait()
                 continue
             final = batch[0].owner is None
+            if not final:
+                self._running_partials[batch[0].owner or ""] = batch[0]
             self._running += 1
             self._running_finals += len(batch) if final else 0
             started = time.perf_counter()
             try:
                 results = await loop.run_in_executor(self.engine._pool, self._run_batch, batch)
+            except Abandoned:  # every caller gave up while it ran: their futures are already done
+                self.stats.abandoned += 1
+                continue
             except Exception as exc:  # the model failed: every caller in the batch hears about it
                 for job in batch:
                     if not job.future.done():
                         job.future.set_exception(exc)
                 continue
             finally:
+                if not final and self._running_partials.get(batch[0].owner or "") is batch[0]:
+                    del self._running_partials[batch[0].owner or ""]
                 self._running -= 1
                 self._running_finals -= len(batch) if final else 0
             elapsed = (time.perf_counter() - started) * 1000
@@ -226,12 +243,17 @@ class SttScheduler:
 
     def _run_batch(self, batch: list[_Job]) -> list[Transcript]:
         head = batch[0]
+
+        def wanted() -> bool:  # a wrong guess discarded, a partial dropped: stop before the next model call
+            return not all(job.given_up.is_set() for job in batch)
+
         final_on_cpu = head.owner is None and self.engine.device == "cpu"  # someone waits on a final
         with GATE.foreground("stt") if final_on_cpu else nullcontext():
             if len(batch) > 1:
                 audios = [pcm16_to_float(j.pcm) for j in batch]
                 language = self.engine.resolve_language(head.language)
-                done = self.engine.transcribe_batch_sync(audios, language, head.hotwords)
+                done = self.engine.transcribe_batch_sync(audios, language, head.hotwords, wanted)
                 if done is not None:
                     return done
-            return [self.engine.transcribe_sync(j.pcm, j.language, j.hotwords, j.timestamps) for j in batch]
+            return [self.engine.transcribe_sync(j.pcm, j.language, j.hotwords, j.timestamps, wanted)
+                    for j in batch]

@@ -6,18 +6,44 @@ Speaking the first piece while the model is still writing is where most of the p
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
-_SENTENCE_END = re.compile(r"([.!?…]+[\"')\]]*)(\s+|$)|[。！？；]+")
-_CLAUSE_END = re.compile(r"([,;:—]|[，、：])\s*")
+# Quotes and brackets that close after a sentence's mark ('He said "stop."', French « bonjour. »).
+_CLOSERS = r"(?:[\"')\]”’“»」』）]|\s»)*"
+_CLOSERS_CHARS = "\"')]”’“»」』） "
+_SENTENCE_END = re.compile(rf"([.!?…]+{_CLOSERS})(?:\s+|$)|([。！？；]+{_CLOSERS})")
+_FINAL_END = re.compile(rf"(?:[.!?…]+|[。！？；]+){_CLOSERS}$")
+_CJK_MARKS = "。！？；"
+# A clause mark after a digit is a cut only once a space shows it is not inside "8,849", "3,14" or "10:30".
+_CLAUSE_END = re.compile(r"(?:(?<!\d)[,;:—]|(?<=\d)[,;:—](?=\s)|[，、：])\s*")
 _CJK_CLAUSE_END = re.compile(r"[，；、：]")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
-_ABBREVIATIONS = {"mr.", "mrs.", "ms.", "dr.", "st.", "e.g.", "i.e.", "etc.", "vs.", "no.", "prof.", "mt.",
-                  "jr.", "sr.", "ft.", "inc.", "ltd.", "co.", "approx.", "fig.", "vol."}
-# A word of two letters or more ending in one dot, as the last thing written: "Paris." is a finished sentence
-# even before the next token shows a space (the first piece then leaves one token sooner, ~50 ms on 2 cores).
-# Not "3." (3.5), "U.S." or "J." (an initial), "..." still being written, nor an abbreviation.
-_WORD_THEN_DOT = re.compile(r"(?:^|[\s\"'(\[])([^\W\d_]{2,})\.[\"')\]]*$")
+_OPENERS = "\"'([{“„«‘¿¡"
+_PLAIN_WORD = re.compile(r"[^\W\d_]{2,}")  # "Paris", "Straße", "巴黎": letters only
+_INITIALS = re.compile(r"(?:[^\W\d_]\.)*[^\W\d_]")  # "J", "U.S.A", "e.g", "z.B", "т.е" (before the last dot)
+# Abbreviations written before what they qualify: never the end of a sentence, whatever follows (German
+# capitalises its nouns, so "5 Mio. Euro" looks like a new sentence). Lower case, with the dot.
+_LEADS_ON = {
+    "mr.", "mrs.", "ms.", "dr.", "prof.", "st.", "mt.", "vs.", "approx.", "cf.", "gen.", "col.", "capt.",
+    "lt.", "sgt.", "rev.", "gov.", "sen.", "rep.", "hon.",  # English
+    "hr.", "fr.", "nr.", "ca.", "bzw.", "vgl.", "ggf.", "evtl.", "inkl.", "zzgl.", "bspw.", "sog.", "bzgl.",
+    "mio.", "mrd.", "tsd.",  # German
+    "env.", "av.", "apr.", "p.ex.", "mme.",  # French
+    "sr.", "sra.", "srta.", "dra.", "ud.", "uds.", "ee.", "ej.", "pág.", "núm.", "aprox.",  # Spanish
+    "sig.", "sigg.", "dott.", "ing.", "avv.", "pag.",  # Italian
+    "dhr.", "mevr.", "bijv.", "np.", "tzn.", "ul.", "t.ex.", "bl.a.",  # Dutch, Polish, Swedish
+    "ул.", "см.", "напр.", "проф.", "вул.",  # Russian, Ukrainian
+}  # fmt: skip
+# Abbreviations that also end sentences: an end when a capital letter follows ("etc. The"), not when a
+# lower-case word or a number does ("No. 5", "etc. are", "9 a.m. on Monday").
+_MAY_END = {"etc.", "usw.", "ecc.", "itd.", "osv.", "enz.", "vb.", "inc.", "ltd.", "co.", "corp.", "jr.",
+            "bros.", "no.", "vol.", "fig.", "ft.", "min.", "a.m.", "p.m.", "uu.", "ph.d.", "руб.", "тыс.",
+            "млн.", "млрд."}
+# German ordinals: "am 3. Oktober", "im 19. Jahrhundert" (the word before, or a month after a day).
+_BEFORE_ORDINAL = {"am", "im", "vom", "zum", "beim", "zur", "der", "die", "das", "den", "dem", "des", "bis",
+                   "ab", "seit"}
+_MONTH_STARTS = {"jan", "jän", "feb", "mär", "apr", "mai", "jun", "jul", "aug", "sep", "okt", "nov", "dez"}
 _MARKUP = re.compile(r"(\*\*|__|`+|^#+\s*|^\s*[-*]\s+)", re.MULTILINE)
 
 
@@ -26,24 +52,81 @@ def clean_for_speech(text: str) -> str:
     return re.sub(r"\s+", " ", _MARKUP.sub("", text)).strip()
 
 
-_ENDS_SENTENCE = re.compile(r"([.!?…]+[\"')\]]*|[。！？])$")
+def _inside_quotes(text: str) -> bool:
+    """Whether `text` leaves a quotation open (its closing mark is likely the next token)."""
+    if text.count('"') % 2 or text.count("«") > text.count("»") or text.count("「") > text.count("」"):
+        return True
+    if "„" in text:  # German „…“
+        return text.count("„") > text.count("“")
+    return text.count("“") > text.count("”")
+
+
+def _ends_at(text: str, start: int, end: int) -> bool:
+    """Whether the marks `text[start:end]` (".", "?!", "。", with any closing quotes) end a sentence, judged
+    from the text written so far. False also where what follows decides and is not written yet: the
+    chunker then waits one token (two after "No. " when the model writes the space alone)."""
+    after = text[end:]
+    if not after.strip() and _inside_quotes(text[:end]):
+        return False  # the closing quote comes next: 'He said "stop.' + '"'
+    if text[start] in _CJK_MARKS:
+        return True
+    marks = text[start:end].rstrip(_CLOSERS_CHARS)
+    if marks != ".":
+        return not marks.endswith(".") or bool(after)  # "Wait.." may still become "Wait..."
+    before = text[:start]
+    word = re.search(r"\S*$", before).group().lstrip(_OPENERS)  # type: ignore[union-attr]
+    key = word.lower() + "."
+    if key in _LEADS_ON or (_INITIALS.fullmatch(word) and key not in _MAY_END):
+        return False  # "Dr. Smith", "J. K. Rowling", "U.S.A. today", "z. B.", "M. Dupont", "e.g."
+    if key in _MAY_END or word[-1:].isdigit():
+        following = after.lstrip()[:1]
+        if "\n" in after[: after.find(following)] if following else "\n" in after:
+            return True  # a line break right after the dot: a paragraph ends
+        if not following or following.islower() or following.isdigit():
+            return False  # "3.5" / "No. 5" / "etc. are" (or not written yet)
+        return not (word[-1:].isdigit() and (_list_marker(before, word) or _ordinal(before, word, after)))
+    if _PLAIN_WORD.fullmatch(word):
+        return True  # "Paris.": at once, the next token is ~50 ms away on 2 cores
+    return bool(after)  # "example.com", "don't.": once a space shows the dot is not inside a name
+
+
+def _list_marker(before: str, number: str) -> bool:
+    """"1." at the start of the text or of a line: a list's number, not a sentence's end."""
+    head = before[: len(before) - len(number)].rstrip(" \t")
+    return head == "" or head.endswith("\n")
+
+
+def _ordinal(before: str, number: str, after: str) -> bool:
+    """A German ordinal: "am 3. Oktober", "im 19. Jahrhundert"."""
+    words = before[: len(before) - len(number)].split()
+    if words and words[-1].lower() in _BEFORE_ORDINAL:
+        return True
+    following = after.split()[0].lower() if after.split() else ""
+    return len(number) <= 2 and following[:3] in _MONTH_STARTS
+
 
 
 def ends_sentence(text: str) -> bool:
-    """Whether `text` ends with a complete sentence ("Dr." or "3." does not count)."""
+    """Whether `text` ends with a complete sentence ("Dr." or "3." does not count: what follows decides)."""
     stripped = text.rstrip()
-    if not _ENDS_SENTENCE.search(stripped):
-        return False
-    last_word = stripped.rsplit(None, 1)[-1].lower()
-    return last_word not in _ABBREVIATIONS and not re.search(r"\d\.$", stripped)
+    match = _FINAL_END.search(stripped)
+    return match is not None and _ends_at(stripped, match.start(), match.end())
 
 
 def starts_new_sentence(written: str, delta: str) -> bool:
     """Whether the streamed `delta` begins a new sentence after `written` ended one. A final "." is only
     sure once the text after it is seen: a space or a line break (or CJK punctuation, which needs none)."""
-    if not delta.strip() or not ends_sentence(written):
-        return False
-    return written[-1:].isspace() or delta[:1].isspace() or written.rstrip()[-1:] in "。！？"
+    final = _FINAL_END.search(written.rstrip())
+    text = written + delta
+    end = _SENTENCE_END.match(text, final.start()) if final else None  # "3.5", "example.com": none
+    if end is None or not text[end.end():].strip():
+        return False  # not an end, or nothing new yet (the closing » of « bonjour. »)
+    return _ends_at(text, end.start(), end.end(1) if end.group(1) else end.end(2))
+
+
+def _speakable(piece: str) -> bool:
+    """A piece of punctuation alone (a closing quote, the "!" of "?!") has nothing to say."""
+    return any(not unicodedata.category(ch).startswith("P") and not ch.isspace() for ch in piece)
 
 
 class SentenceChunker:
@@ -69,45 +152,30 @@ class SentenceChunker:
     def feed(self, delta: str) -> list[str]:
         self._buffer += delta
         pieces: list[str] = []
-        while True:
-            piece = self._next_piece()
-            if piece is None:
-                return pieces
-            pieces.append(piece)
+        while (cut := self._next_cut()) is not None:
+            if piece := self._take(cut):
+                pieces.append(piece)
+        return pieces
 
     def flush(self) -> list[str]:
         rest = clean_for_speech(self._buffer)
         self._buffer = ""
-        return [rest] if rest else []
+        return [rest] if _speakable(rest) else []
 
-    def _next_piece(self) -> str | None:
-        search_from = 0
-        while True:
-            match = _SENTENCE_END.search(self._buffer, search_from)
-            if match is None:
-                break
-            if match.group(1) is None:  # CJK sentence punctuation needs no space after it
-                return self._take(match.end())
-            candidate = self._buffer[: match.end(1)]
-            last_word = candidate.rsplit(None, 1)[-1].lower() if candidate.split() else ""
-            # "Dr." or "3.5" is not the end of a sentence; nor is a dot we can't yet see past, unless it
-            # follows a plain word ("Paris.").
-            unsure_dot = match.group(2) == "" and candidate.rstrip("\"')]").endswith(".") \
-                and not _WORD_THEN_DOT.search(candidate)
-            if last_word in _ABBREVIATIONS or unsure_dot:
-                search_from = match.end(1)
-                if search_from >= len(self._buffer):
-                    break
-                continue
-            return self._take(match.end())
+    def _next_cut(self) -> int | None:
+        """Where the next piece ends in the buffer, or None while it may still grow."""
+        for match in _SENTENCE_END.finditer(self._buffer):
+            marks_end = match.end(1) if match.group(1) else match.end(2)
+            if _ends_at(self._buffer, match.start(), marks_end):
+                return match.end()
         if self._emitted == 0 and (cut := self._first_cjk_clause()) is not None:
-            return self._take(cut)
+            return cut
         if self._emitted == 0 and self.first_words > 0 and (cut := self._after_words()) is not None:
-            return self._take(cut)
+            return cut
         if self._emitted == 0 and len(self._buffer) >= self.first_chunk_chars:
             for match in _CLAUSE_END.finditer(self._buffer):
                 if match.start() >= self.first_chunk_chars // 2:
-                    return self._take(match.end())
+                    return match.end()
         # The first piece is what the user waits for: a long first sentence with no comma to cut at is cut
         # at a word past twice the first-piece length, not at `max_chars`.
         limit = self.max_chars
@@ -117,7 +185,7 @@ class SentenceChunker:
             head = self._buffer[:limit]
             clauses = [m.end() for m in _CLAUSE_END.finditer(head) if m.start() >= limit // 3]
             space = head.rfind(" ")
-            return self._take(clauses[-1] if clauses else space + 1 if space > 0 else limit)
+            return clauses[-1] if clauses else space + 1 if space > 0 else limit
         return None
 
     def _after_words(self) -> int | None:
@@ -137,10 +205,10 @@ class SentenceChunker:
                 return match.end()
         return None
 
-    def _take(self, end: int) -> str | None:
+    def _take(self, end: int) -> str:
         piece = clean_for_speech(self._buffer[:end])
         self._buffer = self._buffer[end:]
-        if not piece:
-            return None
+        if not _speakable(piece):
+            return ""
         self._emitted += 1
         return piece

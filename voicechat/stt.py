@@ -20,6 +20,7 @@ import threading
 import time
 import unicodedata
 import zlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -88,6 +89,10 @@ def ignore_reason(transcript: Transcript) -> str | None:
     if transcript.no_speech_prob > 0.8 and transcript.avg_logprob < -0.5:
         return "no_speech"
     return None
+
+
+class Abandoned(Exception):
+    """Nobody waits for this transcription any more (a wrong guess, a stale partial): it stopped early."""
 
 
 class SpeechToText(Protocol):
@@ -161,17 +166,19 @@ class WhisperSTT:
         )
 
     def transcribe_sync(
-        self, pcm16: bytes, language: str | None, hotwords: str | None = None, timestamps: bool = False
+        self, pcm16: bytes, language: str | None, hotwords: str | None = None, timestamps: bool = False,
+        wanted: Callable[[], bool] | None = None,
     ) -> Transcript:
         """Transcribe 16 kHz mono PCM16. `language=None` or `auto` lets whisper detect it.
 
         `hotwords` nudges the decoder towards words it would otherwise mishear ("upscale").
         `timestamps` asks for real segment times (subtitles); conversation turns skip them (faster).
+        `wanted`: see `transcribe_batch_sync`.
         """
         audio = pcm16_to_float(pcm16)
         language = self.resolve_language(language)
         if not timestamps:
-            short = self.transcribe_batch_sync([audio], language, hotwords)
+            short = self.transcribe_batch_sync([audio], language, hotwords, wanted)
             if short is not None:
                 return short[0]
         return self._transcribe_full(audio, language, hotwords, timestamps)
@@ -223,14 +230,20 @@ class WhisperSTT:
             return self._tokenizers[language]
 
     def transcribe_batch_sync(
-        self, audios: list[np.ndarray], language: str | None, hotwords: str | None
+        self, audios: list[np.ndarray], language: str | None, hotwords: str | None,
+        wanted: Callable[[], bool] | None = None,
     ) -> list[Transcript] | None:
         """Several utterances (16 kHz float) in one short-window pass; None when they need the full window.
 
         One encoder and decoder call for the batch: on a GPU that is much cheaper than one call each; on
         a CPU the decoder gains a little. Each result that looks wrong is redone alone on the full window.
         `language=None`: each utterance's language is detected on the same encoding first.
+        `wanted`, asked before the encoder and again before the decoder: False raises `Abandoned`. A
+        CTranslate2 call cannot be stopped once begun, so these two points are where a transcription
+        nobody waits for any more (a guess speech went on after) gives the model back to the next one.
         """
+        if wanted is not None and not wanted():
+            raise Abandoned
         if self.min_context_frames >= FULL_WINDOW_FRAMES:
             return None
         from faster_whisper.transcribe import get_ctranslate2_storage, get_suppressed_tokens, pad_or_trim
@@ -243,6 +256,8 @@ class WhisperSTT:
         window = min(FULL_WINDOW_FRAMES, -(-max(self.min_context_frames, longest + 100) // 100) * 100)
         batch = np.stack([pad_or_trim(f, window) for f in features])
         encoded = self.model.model.encode(get_ctranslate2_storage(batch))
+        if wanted is not None and not wanted():
+            raise Abandoned
         detected: list[tuple[str, float | None]] = [(language, None)] * len(audios)
         if language is None:  # each: [("<|zh|>", 0.99), …], most likely first
             found = self.model.model.detect_language(encoded)

@@ -148,3 +148,25 @@ class ScriptedWakeDetector:
 
     def reset(self) -> None:
         pass
+
+
+class ScriptedTurnEnd:
+    """An end-of-turn "model" that says `complete`; `on_ask` (if set) is called as it is asked, so a test
+    can see what else had happened by then. `asked` is set at the first question."""
+
+    threshold = 0.5
+    description = "scripted end-of-turn model"
+
+    def __init__(self, complete: bool = True) -> None:
+        self.complete = complete
+        self.asked = asyncio.Event()
+        self.questions = 0
+        self.on_ask: Any = None
+        self.seen: list[Any] = []  # what `on_ask` returned, per question
+
+    async def is_complete(self, pcm16: bytes) -> bool:
+        self.questions += 1
+        if self.on_ask is not None:
+            self.seen.append(self.on_ask())
+        self.asked.set()
+        return self.complete
