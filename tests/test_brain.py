@@ -5,6 +5,7 @@ spoken set is bench/quality.py's."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 from tests.conftest import make_settings
@@ -68,6 +69,21 @@ async def test_a_local_reply_ends_after_the_sentence_limit():
     unlimited = LocalChat(make_settings(local_model="tiny", local_max_sentences=0))
     assert sentences("".join([piece async for piece in unlimited.stream(story)])) > 2  # the model says more
 
+
+
+async def test_warming_the_model_while_it_writes_waits_for_the_reply_and_leaves_it_whole():
+    # warm() resets llama.cpp's cached prompt; called from another thread beside a running generation (as
+    # bench/latency.py did between turns while a discarded guess still ran), llama.cpp aborted the process
+    # with a GGML_ASSERT. It now runs on the model's own thread after the reply under way.
+    chat = LocalChat(make_settings(local_model="tiny", local_max_sentences=0, local_temperature=0.0))
+    story = [{"role": "user", "content": "Tell me a long story about a dragon."}]
+    alone = "".join([piece async for piece in chat.stream(story)])
+    stream = chat.stream(story)
+    written = [await anext(stream)]  # the reply is being written now
+    warming = asyncio.create_task(asyncio.to_thread(chat.warm))
+    written += [piece async for piece in stream]
+    await warming
+    assert "".join(written) == alone  # greedy: the same words as when nothing got in the way
 
 def test_the_local_model_writes_with_every_core_the_server_may_use():
     # llama.cpp's own default writes with half the cores: one thread on a 2-core box, half the speed.

@@ -180,3 +180,16 @@ def test_a_normal_reply_goes_to_the_voice_on_the_same_token_as_before(tokens: li
     chunker = SentenceChunker()
     first = next(index for index, token in enumerate(tokens + [""]) if chunker.feed(token))
     assert first == expected
+
+
+def test_where_what_follows_decides_the_piece_waits_one_token_and_no_more():
+    # The token after the dot (or after the closing quote it waits for) lets the piece go.
+    for tokens in ([" It", " was", " built", " in", " ", "1", "8", "8", "9", ".", " It"],
+                   ["We", " sell", " pears", ",", " etc", ".", " The"],
+                   ["He", " said", ' "', "stop", ".", '"'],
+                   ["Il", " a", " dit", " «", " bonjour", ".", " »"],
+                   ["他", "说", "：", "“", "你", "好", "。", "”"],
+                   ["No", ".", " The"]):
+        chunker = SentenceChunker()
+        assert [chunker.feed(token) for token in tokens[:-1]] == [[]] * (len(tokens) - 1), tokens
+        assert chunker.feed(tokens[-1]), tokens

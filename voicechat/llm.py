@@ -238,6 +238,10 @@ class LocalChat:
         ]
         self.context = settings.local_context
         self.max_tokens = settings.chat_max_tokens
+        # One thread runs every generation, one at a time (a llama context is not thread-safe): llama.cpp
+        # and the allocator keep per-thread buffers, and a pool handing generations to ever different
+        # threads made the server's memory creep.
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
         self.warm()
         self.load_ms = (time.perf_counter() - started) * 1000
         # Free the model before interpreter teardown; llama_cpp's own __del__ runs too late and prints errors.
@@ -245,10 +249,6 @@ class LocalChat:
         self.max_sentences = settings.local_max_sentences
         self.settings = settings  # for the turn's chunker: the same first piece as the turn cuts
         self.temperature = settings.local_temperature
-        # One thread runs every generation, one at a time (a llama context is not thread-safe): llama.cpp
-        # and the allocator keep per-thread buffers, and a pool handing generations to ever different
-        # threads made the server's memory creep.
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
         self._queued = 0  # generations waiting for the model or running on it
         self._queued_lock = threading.Lock()
         self._generation_ms = 1500.0  # moving average of one generation's time on the model
@@ -265,7 +265,12 @@ class LocalChat:
     def warm(self) -> None:
         """Forget the cached prompt and read the system prompt: llama.cpp reuses the cached prefix of the
         last prompt, so a new session's first reply starts almost as soon as later ones (with SmolLM2 the
-        first token went from 167 to 90 ms). Call it only while no reply is being written."""
+        first token went from 167 to 90 ms). Safe at any time: it runs on the model's own thread, after the
+        generation under way (called from another thread beside a running one, llama.cpp aborted the process
+        with a GGML_ASSERT). Blocks until done; from async code, call it through `asyncio.to_thread`."""
+        self._thread.submit(self._warm).result()
+
+    def _warm(self) -> None:
         self._llama.reset()
         self._llama.create_chat_completion(
             messages=self._prompt([{"role": "system", "content": self._system_prompt},

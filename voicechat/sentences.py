@@ -74,13 +74,13 @@ def _ends_at(text: str, start: int, end: int) -> bool:
     if marks != ".":
         return not marks.endswith(".") or bool(after)  # "Wait.." may still become "Wait..."
     before = text[:start]
-    word = re.search(r"\S*$", before).group().lstrip(_OPENERS)  # type: ignore[union-attr]
+    word = before.split()[-1].lstrip(_OPENERS) if before[-1:].strip() else ""
     key = word.lower() + "."
     if key in _LEADS_ON or (_INITIALS.fullmatch(word) and key not in _MAY_END):
         return False  # "Dr. Smith", "J. K. Rowling", "U.S.A. today", "z. B.", "M. Dupont", "e.g."
     if key in _MAY_END or word[-1:].isdigit():
         following = after.lstrip()[:1]
-        if "\n" in after[: after.find(following)] if following else "\n" in after:
+        if "\n" in after[: len(after) - len(after.lstrip())]:
             return True  # a line break right after the dot: a paragraph ends
         if not following or following.islower() or following.isdigit():
             return False  # "3.5" / "No. 5" / "etc. are" (or not written yet)
@@ -103,7 +103,6 @@ def _ordinal(before: str, number: str, after: str) -> bool:
         return True
     following = after.split()[0].lower() if after.split() else ""
     return len(number) <= 2 and following[:3] in _MONTH_STARTS
-
 
 
 def ends_sentence(text: str) -> bool:
