@@ -72,7 +72,8 @@ http {{
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      preexec_fn=dies_with_this_process())
         # Listening is the signal nginx is up; connect() fails until then (no log line to wait for).
-        for _ in range(500):
+        deadline = time.monotonic() + 30  # a bound, not a guess: ~10 ms here, more on a loaded machine
+        while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 said = self.proc.stderr.read().decode() if self.proc.stderr else ""
                 raise RuntimeError(f"nginx failed: {said}")

@@ -289,8 +289,9 @@ async def test_a_job_caught_mid_submission_is_not_sent_again(two_nodes):
     await asker.send({"type": "text", "text": "Draw a castle on a hill"})
     job_id = (await asker.find("media.job", event="submitted"))["job"]["id"]
     await watcher.find("media.job", event="submitted")
-    while len(fake.sent(SUBMIT)) == submitted_before:  # the request is at the provider now
-        await asker.next(timeout=10)  # (A says its acknowledgement meanwhile)
+    # The request is at the provider now (held there 8 s). Reading A's messages until it showed up would
+    # wait on whatever A says meanwhile (its acknowledgement may be over already).
+    await asyncio.to_thread(fake.wait_sent, SUBMIT, submitted_before + 1)
     a.kill9()
     failed = await watcher.find("media.job", event="failed", timeout=30)
     assert failed["job"]["id"] == job_id and failed["job"]["error_code"] == "submission_uncertain"

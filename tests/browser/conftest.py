@@ -132,6 +132,22 @@ class PageUnderTest:
                  && Object.entries(match).every(([k, v]) => e[k] === v)) || null""",
             [kind, match], timeout_s)
 
+    def silent_microphone(self) -> None:
+        """Give this page a microphone that hears only silence (call before `open`). For tests of settings
+        and status: with the looping speech file, where the sentence happens to be when a setting changes
+        or a status is read depends on the machine's speed (a turn may be starting, or playing)."""
+        self.page.add_init_script("""
+            navigator.mediaDevices.getUserMedia = async () => {
+                const ctx = new AudioContext();
+                const quiet = ctx.createGain();
+                quiet.gain.value = 0;
+                ctx.createOscillator().connect(quiet);  // (an unconnected destination may produce no frames)
+                const room = ctx.createMediaStreamDestination();
+                quiet.connect(room);
+                return room.stream;
+            };
+        """)
+
     def sent(self, kind: str) -> list[dict[str, Any]]:
         return self.js("kind => window.voicechat.sent.filter(e => e.type === kind)", kind)
 

@@ -186,6 +186,7 @@ def test_hands_free_takes_a_turn_and_barge_in_stops_playback(make_page, server, 
 
     # The fake microphone loops: the sentence comes again while the long reply plays, and barges in.
     stop = page.wait_for_event("reply.stop", turn_id=turn_id)
+    fake_chat.mode = "ok"  # the interrupting sentence's reply need not be long (it runs on past the test)
     assert stop["reason"] == "barge_in"
     # Counted per turn in the worklet: the interrupting sentence's own reply may already be playing.
     played = page.js("id => window.voicechat.playedSamplesByTurn[id]", turn_id)
@@ -221,6 +222,7 @@ def test_pressing_talk_during_a_reply_stops_it(make_page, server, fake_chat, spe
 
 def test_settings_persist_across_reload(make_page, server):
     page = make_page(server.http + "/")
+    page.silent_microphone()  # hands-free below: no turn may start while settings change
     page.open()
     page.page.get_by_role("button", name="Settings").click()
     page.page.get_by_label("Language").fill("de")
@@ -233,9 +235,11 @@ def test_settings_persist_across_reload(make_page, server):
 
     page.page.reload()
     page.wait_for_state("ready")
-    session = page.wait("() => window.voicechat.session.turn_mode === 'vad' && window.voicechat.session")
-    assert (session["language"], session["voice"], session["system_prompt"]) == (
-        "de", "de", "You are a terse pirate.")
+    # The page's own update, not `ready`: a resumed session's `ready` already says hands-free (the stored
+    # conversation's mode) but the server's language, until the page's session.update is answered.
+    session = page.wait_for_event("session.updated")["session"]
+    assert (session["turn_mode"], session["language"], session["voice"], session["system_prompt"]) == (
+        "vad", "de", "de", "You are a terse pirate.")
     assert page.page.get_by_role("radio", name="Hands-free").is_checked()
     page.page.get_by_role("button", name="Settings").click()
     assert page.page.get_by_label("Language").input_value() == "de"
@@ -427,10 +431,14 @@ def test_refused_origin_is_explained_and_not_retried(make_page, server):
 
 def test_the_wake_word_is_chosen_in_settings_and_the_page_says_what_to_say(make_page, server):
     page = make_page(server.http + "/")
+    # Silence: with the looping sentence the status could read "Hearing you…" or "Speaking" at any of the
+    # checks below, and on a slow machine a turn could run into the next loop with no "Listening" between.
+    page.silent_microphone()
     page.open()
     page.page.get_by_role("radio", name="Hands-free").check()
     page.wait("() => window.voicechat.session.turn_mode === 'vad'")
-    assert page.page.locator("#status-text").inner_text() == "Listening for speech"
+    page.wait("() => document.querySelector('#status-text').textContent === 'Listening for speech'")
+    page.wait("() => window.voicechat.sentBytes > 16000")  # the (silent) microphone streams meanwhile
 
     page.page.get_by_role("button", name="Settings").click()
     page.page.get_by_label("Wake word").select_option("hey_jarvis")
@@ -447,4 +455,5 @@ def test_the_wake_word_is_chosen_in_settings_and_the_page_says_what_to_say(make_
     page.page.get_by_role("button", name="Save").click()
     page.wait("() => window.voicechat.session.wake_word === null")
     page.wait("() => document.querySelector('#status-text').textContent === 'Listening for speech'")
+    assert not [e for e in page.js("window.voicechat.events") if e["type"] == "speech.started"]
     assert not page.errors

@@ -106,6 +106,7 @@ class FakeMediaServer:
         self.state = FakeState()
         self.requests: list[Recorded] = []
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)  # notified on each request
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
@@ -137,11 +138,20 @@ class FakeMediaServer:
     def sent(self, path_part: str = "", provider: str | None = None) -> list[Recorded]:
         """Requests whose path contains `path_part` (and that went to `provider`, if given)."""
         with self._lock:
-            return [
-                r
-                for r in self.requests
-                if path_part in r.path and (provider is None or r.provider == provider)
-            ]
+            return self._matching(path_part, provider)
+
+    def _matching(self, path_part: str, provider: str | None = None) -> list[Recorded]:
+        return [r for r in self.requests
+                if path_part in r.path and (provider is None or r.provider == provider)]
+
+    def wait_sent(self, path_part: str, count: int, timeout: float = 60.0) -> list[Recorded]:
+        """Block until `count` requests whose path contains `path_part` have arrived (an event to wait on,
+        where watching a node's messages would depend on what else it happens to be saying)."""
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: len(self._matching(path_part)) >= count, timeout):
+                raise AssertionError(f"{len(self._matching(path_part))} requests to {path_part!r} in "
+                                     f"{timeout} s, not {count}")
+            return self._matching(path_part)
 
     def start(self) -> FakeMediaServer:
         config = uvicorn.Config(
@@ -183,6 +193,7 @@ class FakeMediaServer:
             provider = "cdn"
         with self._lock:
             self.requests.append(Recorded(request.method, path, dict(request.headers), body, raw, provider))
+            self._arrived.notify_all()
             fault = self._take_fault(provider, path)
         if fault is not None and fault.kind == "slow":
             await asyncio.sleep(fault.delay)
